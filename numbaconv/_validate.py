@@ -1,0 +1,166 @@
+"""Argument checking and shape arithmetic shared by every public entry point.
+
+Everything here runs in Python before a kernel is called: Numba does no bounds
+checking, so a shape that slips through would read or write foreign memory.
+Every error names the argument, the value received and what was expected.
+
+CUDA device arrays (numba's, or anything with ``__cuda_array_interface__``) pass through
+without a copy to the host; ``ndim``, ``shape`` and ``dtype`` checks work on them as on NumPy
+arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _backend
+
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if _backend.is_device_array(value):
+        return f"CUDA device array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_device_array(name: str, value):
+    arr = _backend.as_device_array(value)
+    if arr.dtype in KERNEL_DTYPES:
+        return arr
+    kind = "integer or bool " if arr.dtype.kind in "biu" else ""
+    raise TypeError(
+        f"{name} is a CUDA device array of {kind}dtype {arr.dtype}; device arrays must be "
+        "float32 or float64; cast it first, on the host (before numbaconv.to_device) or on the "
+        "device"
+    )
+
+
+def as_array(name: str, value):
+    """Return ``value`` as a NumPy array, refusing types no kernel can handle.
+
+    Integer and bool arrays are cast to float64; float32 and float64 pass as they are.
+    A CUDA device array is returned as a numba device array (foreign ones wrapped without a
+    copy, nothing copied to the host); it must already be float32 or float64: integer and bool
+    device arrays are refused rather than cast, so that a dtype slip on the device is not
+    hidden behind a silent device copy.
+    """
+    if _backend.is_device_array(value):
+        return _as_device_array(name, value)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like, got {_describe(value)}") from exc
+    kind = arr.dtype.kind
+    if kind in "biu":
+        return arr.astype(np.float64)
+    if arr.dtype in KERNEL_DTYPES:
+        return arr
+    if kind == "f":  # float16, longdouble: no kernel for these
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; expected float32 or float64 (or an integer or "
+            "bool array, which is cast to float64)"
+        )
+    raise TypeError(
+        f"{name} has unsupported dtype {arr.dtype}; expected a real numeric array "
+        "(float32, float64, integer or bool)"
+    )
+
+
+def result_dtype(*arrays) -> np.dtype:
+    """The float dtype a kernel runs in: float64 if any input is float64, else float32."""
+    # From the dtypes, so that device arrays (which NumPy cannot inspect) work too.
+    return np.result_type(*(getattr(arr, "dtype", arr) for arr in arrays))
+
+
+def contiguous(arr, dtype):
+    """C-contiguous copy in ``dtype`` only where needed, so kernels see few layouts; device
+    arrays are copied on the device."""
+    if _backend.is_device_array(arr):
+        return _backend.CUDA.contiguous(arr, dtype)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_ndim(name: str, arr: np.ndarray, ndim: int, layout: str) -> None:
+    if arr.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D with layout {layout}, got {arr.ndim}-D shape {arr.shape}"
+        )
+
+
+def check_shape(name: str, arr: np.ndarray, expected: tuple, why: str) -> None:
+    if tuple(arr.shape) != tuple(expected):
+        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {tuple(expected)} {why}")
+
+
+def integer(name: str, value, *, minimum: int | None = None) -> int:
+    """A Python int from an int-like scalar; bools, floats and NaN are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def int_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]:
+    """``(h, w)`` from an int or a pair of ints, as PyTorch's ``_pair``."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        items = list(value)
+        if len(items) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {_describe(value)}")
+        try:
+            return (
+                integer(name, items[0], minimum=minimum),
+                integer(name, items[1], minimum=minimum),
+            )
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{exc} (in {name}={_describe(value)})") from None
+    return (integer(name, value, minimum=minimum),) * 2
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """``(n + 2p - d(k-1) - 1) // s + 1``, PyTorch's rule (may be <= 0: caller checks)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> int:
+    """PyTorch's pooling output size; with ``ceil_mode`` the last window must start
+    inside the input or the left padding, never wholly in the right padding."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def boolean(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def finite_number(name: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def choice(name: str, value, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {_describe(value)}")
+    return value
