@@ -1,0 +1,346 @@
+"""conv2d and its gradients against SciPy-built references and finite differences."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from numbaconv.ops.conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+
+from . import naive
+
+# The 10x20 top-left block of train/3/12.png (chapter13.md §2.6); rows 0-4 are zero.
+BOOK_BLOCK = np.zeros((10, 20))
+BOOK_BLOCK[5] = [0, 0, 0, 12, 99, 91, 142, 155, 246, 182, 155, 155, 155, 155, 131, 52, 0, 0, 0, 0]
+BOOK_BLOCK[6] = [0, 0, 0, 138] + [254] * 11 + [252, 210, 122, 33, 0]
+BOOK_BLOCK[7] = [0, 0, 0, 220, 254, 254, 254, 235, 189, 189, 189, 189, 150, 189, 205, 254, 254,
+                 254, 75, 0]  # fmt: skip
+BOOK_BLOCK[8] = [0, 0, 0, 35, 74, 35, 35, 25, 0, 0, 0, 0, 0, 0, 13, 224, 254, 254, 153, 0]
+BOOK_BLOCK[9] = [0] * 14 + [90, 254, 254, 247, 53, 0]
+
+TOP_EDGE = np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], dtype=np.float32)
+LEFT_EDGE = np.array([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]], dtype=np.float32)
+DIAG1_EDGE = np.array([[0, -1, 1], [-1, 1, 0], [1, 0, 0]], dtype=np.float32)
+DIAG2_EDGE = np.array([[1, -1, 0], [0, 1, -1], [0, 0, 1]], dtype=np.float32)
+
+
+@st.composite
+def conv_configs(draw, max_batch=2):
+    groups = draw(st.integers(1, 3))
+    cpg = draw(st.integers(1, 2))
+    opg = draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        sh = sw = 1
+        padding = draw(st.sampled_from(["same", "valid"]))
+    else:
+        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    return dict(
+        x_shape=(draw(st.integers(0, max_batch)), groups * cpg, h, w),
+        w_shape=(groups * opg, cpg, kh, kw),
+        stride=(sh, sw),
+        padding=padding,
+        dilation=(dh, dw),
+        groups=groups,
+        bias=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+def _naive_padding(cfg):
+    """(top, bottom, left, right) padding as PyTorch applies it."""
+    pad = cfg["padding"]
+    if pad == "valid":
+        return (0, 0, 0, 0)
+    if pad == "same":
+        (kh, kw), (dh, dw) = cfg["w_shape"][2:], cfg["dilation"]
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    return (pad[0], pad[0], pad[1], pad[1])
+
+
+def _fits(cfg):
+    top, bottom, left, right = _naive_padding(cfg)
+    _, _, h, w = cfg["x_shape"]
+    _, _, kh, kw = cfg["w_shape"]
+    dh, dw = cfg["dilation"]
+    return h + top + bottom >= dh * (kh - 1) + 1 and w + left + right >= dw * (kw - 1) + 1
+
+
+def _arrays(cfg, dtype=np.float64):
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal(cfg["x_shape"]).astype(dtype)
+    w = rng.standard_normal(cfg["w_shape"]).astype(dtype)
+    b = rng.standard_normal(cfg["w_shape"][0]).astype(dtype) if cfg["bias"] else None
+    return x, w, b
+
+
+def _hyper(cfg):
+    return dict(
+        stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"]
+    )
+
+
+def _reference(cfg, x, w, b):
+    return naive.conv2d(x, w, b, cfg["stride"], _naive_padding(cfg), cfg["dilation"], cfg["groups"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(conv_configs())
+def test_forward_matches_scipy_reference_float64(cfg):
+    assume(_fits(cfg))
+    x, w, b = _arrays(cfg)
+    got = conv2d(x, w, b, **_hyper(cfg))
+    ref = _reference(cfg, x, w, b) if x.shape[0] else None
+    assert got.dtype == np.float64
+    if ref is None:
+        assert got.shape[:2] == (0, w.shape[0])
+    else:
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_configs())
+def test_forward_float32_close_to_float64_reference(cfg):
+    assume(_fits(cfg) and cfg["x_shape"][0] > 0)
+    x, w, b = _arrays(cfg, np.float32)
+    got = conv2d(x, w, b, **_hyper(cfg))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, _reference(cfg, x, w, b), rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_configs(max_batch=1))
+def test_gradients_match_finite_differences(cfg):
+    assume(_fits(cfg) and cfg["x_shape"][0] > 0)
+    x, w, b = _arrays(cfg)
+    hyper = _hyper(cfg)
+    gy = np.random.default_rng(cfg["seed"] + 1).standard_normal(conv2d(x, w, b, **hyper).shape)
+
+    def loss_x(xx):
+        return float((conv2d(xx, w, b, **hyper) * gy).sum())
+
+    def loss_w(ww):
+        return float((conv2d(x, ww, b, **hyper) * gy).sum())
+
+    gx = conv2d_grad_input(x.shape, w, gy, **hyper)
+    gw = conv2d_grad_weight(x, w.shape, gy, **hyper)
+    np.testing.assert_allclose(gx, naive.numeric_grad(loss_x, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, naive.numeric_grad(loss_w, w), rtol=1e-6, atol=1e-7)
+    if b is not None:
+
+        def loss_b(bb):
+            return float((conv2d(x, w, bb, **hyper) * gy).sum())
+
+        gb = conv2d_grad_bias(gy)
+        np.testing.assert_allclose(gb, naive.numeric_grad(loss_b, b), rtol=1e-6, atol=1e-7)
+
+
+def test_stride1_identities_with_scipy():
+    """grad_input is a full convolve2d of grad_output with the kernel; grad_weight is a valid
+    correlate2d of the input with grad_output."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 2))
+    gy = rng.standard_normal((2, 4, 5, 5))
+    gx = conv2d_grad_input(x.shape, w, gy)
+    gw = conv2d_grad_weight(x, w.shape, gy)
+    for n in range(2):
+        for c in range(3):
+            ref = sum(signal.convolve2d(gy[n, o], w[o, c], mode="full") for o in range(4))
+            np.testing.assert_allclose(gx[n, c], ref, rtol=1e-10, atol=1e-12)
+    for o in range(4):
+        for c in range(3):
+            ref = sum(signal.correlate2d(x[n, c], gy[n, o], mode="valid") for n in range(2))
+            np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_stride_that_leaves_input_rows_unused():
+    # 8 rows, kernel 3, stride 3: outputs read rows 0..5 only; rows 6-7 get zero gradient.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 1, 8, 8))
+    w = rng.standard_normal((2, 1, 3, 3))
+    y = conv2d(x, w, stride=3)
+    assert y.shape == (1, 2, 2, 2)
+    gy = rng.standard_normal(y.shape)
+    gx = conv2d_grad_input(x.shape, w, gy, stride=3)
+    assert np.all(gx[..., 6:, :] == 0) and np.all(gx[..., :, 6:] == 0)
+    numeric = naive.numeric_grad(lambda xx: float((conv2d(xx, w, stride=3) * gy).sum()), x)
+    np.testing.assert_allclose(gx, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_book_edge_values_762_and_minus_29():
+    x = BOOK_BLOCK[None, None].astype(np.float32)
+    out = conv2d(x, TOP_EDGE[None, None])
+    assert out.shape == (1, 1, 8, 18)
+    # window rows 4:7, cols 6:9 and rows 7:10, cols 17:20 start at output (4, 6) and (7, 17)
+    assert out[0, 0, 4, 6] == 762
+    assert out[0, 0, 7, 17] == -29
+    assert out[0, 0, 0, 0] == 0
+
+
+def test_book_batch_of_four_edge_kernels_shape():
+    edge_kernels = np.stack([LEFT_EDGE, TOP_EDGE, DIAG1_EDGE, DIAG2_EDGE])[:, None]
+    assert edge_kernels.shape == (4, 1, 3, 3)
+    xb = np.random.default_rng(5).random((64, 1, 28, 28), dtype=np.float32)
+    features = conv2d(xb, edge_kernels)
+    assert features.shape == (64, 4, 26, 26)
+    assert features.dtype == np.float32
+    ref = signal.correlate2d(xb[17, 0].astype(np.float64), DIAG2_EDGE, mode="valid")
+    np.testing.assert_allclose(features[17, 3], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_same_padding_even_kernel_pads_bottom_right():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 2, 5, 6))
+    w = rng.standard_normal((3, 2, 2, 4))
+    got = conv2d(x, w, padding="same")
+    assert got.shape == (1, 3, 5, 6)
+    ref = naive.conv2d(x, w, padding=(0, 1, 1, 2))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_non_contiguous_inputs_equal_contiguous():
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((3, 5, 10, 9))
+    x = base[::2, 1:4, ::-1, :].transpose(0, 1, 3, 2)  # strided, reversed and transposed
+    w = rng.standard_normal((3, 4, 3, 3)).transpose(1, 0, 2, 3)[:, :, ::-1]  # (4, 3, 3, 3)
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    got = conv2d(x, w, stride=2, padding=1)
+    np.testing.assert_array_equal(
+        got, conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), stride=2, padding=1)
+    )
+    gy = rng.standard_normal(got.shape).transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)
+    np.testing.assert_array_equal(
+        conv2d_grad_input(x.shape, w, gy, stride=2, padding=1),
+        conv2d_grad_input(x.shape, np.ascontiguousarray(w), np.ascontiguousarray(gy), 2, 1),
+    )
+    np.testing.assert_array_equal(
+        conv2d_grad_weight(x, w.shape, gy, stride=2, padding=1),
+        conv2d_grad_weight(np.ascontiguousarray(x), w.shape, np.ascontiguousarray(gy), 2, 1),
+    )
+
+
+def test_nan_and_inf_propagate_like_the_reference():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 1, 6, 6))
+    x[0, 0, 2, 3] = np.nan
+    x[0, 0, 5, 0] = np.inf
+    w = rng.standard_normal((2, 1, 3, 3))
+    got = conv2d(x, w, padding=1)
+    with np.errstate(invalid="ignore"):
+        ref = naive.conv2d(x, w, padding=(1, 1, 1, 1))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    assert np.isnan(got).any() and np.isinf(got).any()
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10)
+
+
+def test_results_identical_across_thread_counts():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 4, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((4, 6, 6, 6)).astype(np.float32)
+    hyper = dict(stride=2, padding=1, groups=2)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            results.append(
+                (
+                    conv2d(x, w, **hyper),
+                    conv2d_grad_input(x.shape, w, gy, **hyper),
+                    conv2d_grad_weight(x, w.shape, gy, **hyper),
+                    conv2d_grad_bias(gy),
+                )
+            )
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dtype_rules():
+    x32 = np.ones((1, 1, 4, 4), np.float32)
+    w32 = np.ones((1, 1, 2, 2), np.float32)
+    assert conv2d(x32, w32).dtype == np.float32
+    assert conv2d(x32, w32.astype(np.float64)).dtype == np.float64
+    assert conv2d(x32, w32, bias=np.zeros(1)).dtype == np.float64
+    got = conv2d(np.arange(16).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2), np.int32))
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got[0, 0, 0], [10.0, 14.0, 18.0])
+
+
+def test_empty_batch():
+    w = np.ones((3, 2, 3, 3))
+    y = conv2d(np.ones((0, 2, 8, 8)), w, stride=2, padding=1)
+    assert y.shape == (0, 3, 4, 4)
+    gx = conv2d_grad_input((0, 2, 8, 8), w, y, stride=2, padding=1)
+    assert gx.shape == (0, 2, 8, 8)
+    gw = conv2d_grad_weight(np.ones((0, 2, 8, 8)), w.shape, y, stride=2, padding=1)
+    np.testing.assert_array_equal(gw, np.zeros(w.shape))
+    np.testing.assert_array_equal(conv2d_grad_bias(y), np.zeros(3))
+
+
+X = np.ones((2, 4, 8, 8))
+W = np.ones((6, 2, 3, 3))
+GY = np.ones((2, 6, 6, 6))
+
+BAD_CALLS = [
+    ("x", TypeError, lambda: conv2d(X.astype(np.complex128), W, groups=2)),
+    ("x", TypeError, lambda: conv2d(X.astype(object), W, groups=2)),
+    ("x", TypeError, lambda: conv2d(X.astype(np.float16), W, groups=2)),
+    ("x", TypeError, lambda: conv2d(np.array(["a"]), W)),
+    ("weight", TypeError, lambda: conv2d(X, W.astype(np.complex64), groups=2)),
+    ("x", ValueError, lambda: conv2d(X[0], W, groups=2)),
+    ("weight", ValueError, lambda: conv2d(X, W[0], groups=2)),
+    ("bias", ValueError, lambda: conv2d(X, W, bias=np.ones(5), groups=2)),
+    ("bias", ValueError, lambda: conv2d(X, W, bias=np.ones((6, 1)), groups=2)),
+    ("groups", ValueError, lambda: conv2d(X, W, groups=3)),
+    ("groups", ValueError, lambda: conv2d(X, W, groups=0)),
+    ("groups", TypeError, lambda: conv2d(X, W, groups=2.0)),
+    ("input channels", ValueError, lambda: conv2d(X, W, groups=1)),
+    ("stride", ValueError, lambda: conv2d(X, W, stride=0, groups=2)),
+    ("stride", ValueError, lambda: conv2d(X, W, stride=(1, -2), groups=2)),
+    ("stride", TypeError, lambda: conv2d(X, W, stride=1.5, groups=2)),
+    ("stride", TypeError, lambda: conv2d(X, W, stride=float("nan"), groups=2)),
+    ("stride", ValueError, lambda: conv2d(X, W, stride=(1, 2, 3), groups=2)),
+    ("dilation", ValueError, lambda: conv2d(X, W, dilation=0, groups=2)),
+    ("dilation", TypeError, lambda: conv2d(X, W, dilation=True, groups=2)),
+    ("padding", ValueError, lambda: conv2d(X, W, padding=-1, groups=2)),
+    ("padding", ValueError, lambda: conv2d(X, W, padding="full", groups=2)),
+    ("padding='same'", ValueError, lambda: conv2d(X, W, padding="same", stride=2, groups=2)),
+    ("padding", TypeError, lambda: conv2d(X, W, padding=None, groups=2)),
+    ("kernel height", ValueError, lambda: conv2d(X, np.ones((6, 2, 9, 3)), groups=2)),
+    ("kernel width", ValueError, lambda: conv2d(X, W, dilation=(1, 5), groups=2)),
+    ("input", ValueError, lambda: conv2d(np.ones((2, 4, 0, 8)), W, groups=2)),
+    ("weight", ValueError, lambda: conv2d(X, np.ones((0, 2, 3, 3)), groups=2)),
+    ("input_shape", ValueError, lambda: conv2d_grad_input((2, 4, 8), W, GY, groups=2)),
+    ("input_shape", TypeError, lambda: conv2d_grad_input((2, 4, 8.0, 8), W, GY, groups=2)),
+    ("input_shape", ValueError, lambda: conv2d_grad_input((2, 4, -8, 8), W, GY, groups=2)),
+    ("grad_output", ValueError, lambda: conv2d_grad_input(X.shape, W, GY[:, :, :5], groups=2)),
+    ("grad_output", ValueError, lambda: conv2d_grad_input(X.shape, W, GY, stride=2, groups=2)),
+    ("grad_output", ValueError, lambda: conv2d_grad_weight(X, W.shape, GY[:1], groups=2)),
+    ("weight_shape", ValueError, lambda: conv2d_grad_weight(X, (6, 2, 3), GY, groups=2)),
+    ("grad_output", ValueError, lambda: conv2d_grad_bias(GY[0])),
+    ("grad_output", TypeError, lambda: conv2d_grad_bias(GY.astype(np.complex128))),
+]
+
+
+@pytest.mark.parametrize(
+    "needle,exc,call", BAD_CALLS, ids=[f"{i}-{b[0]}" for i, b in enumerate(BAD_CALLS)]
+)
+def test_malformed_calls_raise_clear_errors(needle, exc, call):
+    with pytest.raises(exc) as info:
+        call()
+    assert needle in str(info.value)
