@@ -1,0 +1,150 @@
+"""Batch-norm kernels (NCHW, per-channel statistics).
+
+Reductions give each ``prange`` iteration one whole channel, summed over (N, H, W)
+in a fixed order in float64 accumulators, so results do not depend on the thread
+count. Elementwise passes give each iteration one (n, c) plane. Launchers take
+C-contiguous arrays of one float dtype (per-channel arrays of shape (C,)) and
+preallocated outputs; ``numbaconv.ops.norm`` validates and allocates.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..._jit import cpu_kernel, cpu_serial_kernel
+
+
+def _batch_norm_stats(x, eps, mean, var, invstd):
+    n_batch, channels, height, width = x.shape
+    count = n_batch * height * width
+    for c in numba.prange(channels):
+        total = 0.0
+        for n in range(n_batch):
+            for i in range(height):
+                for j in range(width):
+                    total += x[n, c, i, j]
+        channel_mean = total / count
+        # Two passes: summing squared deviations avoids E[x²] − E[x]² cancellation.
+        squares = 0.0
+        for n in range(n_batch):
+            for i in range(height):
+                for j in range(width):
+                    deviation = x[n, c, i, j] - channel_mean
+                    squares += deviation * deviation
+        channel_var = squares / count
+        mean[c] = channel_mean
+        var[c] = channel_var
+        invstd[c] = 1.0 / np.sqrt(channel_var + eps)
+
+
+def _batch_norm_invstd(var, eps, invstd):
+    for c in range(var.shape[0]):
+        invstd[c] = 1.0 / np.sqrt(np.float64(var[c]) + eps)
+
+
+def _batch_norm_update_running(mean, var, momentum, unbias, running_mean, running_var):
+    keep = 1.0 - momentum
+    for c in range(mean.shape[0]):
+        running_mean[c] = keep * running_mean[c] + momentum * np.float64(mean[c])
+        running_var[c] = keep * running_var[c] + momentum * (np.float64(var[c]) * unbias)
+
+
+def _batch_norm_apply(x, mean, invstd, weight, bias, out):
+    n_batch, channels, height, width = x.shape
+    for plane in numba.prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        shift = np.float64(mean[c])
+        scale = np.float64(invstd[c]) * weight[c]
+        offset = np.float64(bias[c])
+        for i in range(height):
+            for j in range(width):
+                out[n, c, i, j] = (x[n, c, i, j] - shift) * scale + offset
+
+
+def _batch_norm_backward(
+    grad_output, x, mean, invstd, weight, training, grad_input, grad_weight, grad_bias
+):
+    n_batch, channels, height, width = x.shape
+    count = n_batch * height * width
+    for c in numba.prange(channels):
+        shift = np.float64(mean[c])
+        channel_invstd = np.float64(invstd[c])
+        sum_grad = 0.0
+        sum_grad_centred = 0.0
+        for n in range(n_batch):
+            for i in range(height):
+                for j in range(width):
+                    g = np.float64(grad_output[n, c, i, j])
+                    sum_grad += g
+                    sum_grad_centred += g * (x[n, c, i, j] - shift)
+        sum_grad_xhat = sum_grad_centred * channel_invstd
+        grad_bias[c] = sum_grad
+        grad_weight[c] = sum_grad_xhat
+        scale = channel_invstd * weight[c]
+        if training:
+            # d/dx through the batch mean and variance:
+            # invstd*w * (g - mean(g) - xhat * mean(g*xhat)).
+            mean_grad = sum_grad / count
+            mean_grad_xhat = sum_grad_xhat / count
+            for n in range(n_batch):
+                for i in range(height):
+                    for j in range(width):
+                        xhat = (x[n, c, i, j] - shift) * channel_invstd
+                        grad_input[n, c, i, j] = scale * (
+                            grad_output[n, c, i, j] - mean_grad - xhat * mean_grad_xhat
+                        )
+        else:
+            for n in range(n_batch):
+                for i in range(height):
+                    for j in range(width):
+                        grad_input[n, c, i, j] = scale * grad_output[n, c, i, j]
+
+
+_batch_norm_stats = cpu_kernel(_batch_norm_stats)
+_batch_norm_invstd = cpu_serial_kernel(_batch_norm_invstd)
+_batch_norm_update_running = cpu_serial_kernel(_batch_norm_update_running)
+_batch_norm_apply = cpu_kernel(_batch_norm_apply)
+_batch_norm_backward = cpu_kernel(_batch_norm_backward)
+
+
+def batch_norm_stats(x, eps, mean, var, invstd):
+    """Per-channel batch mean, biased variance and ``1/sqrt(var + eps)``.
+
+    x (N, C, H, W) with N·H·W > 0; mean, var, invstd (C,) outputs.
+    """
+    _batch_norm_stats(x, float(eps), mean, var, invstd)
+
+
+def batch_norm_invstd(var, eps, invstd):
+    """``invstd = 1/sqrt(var + eps)`` for (C,) arrays (eval mode's running variance)."""
+    _batch_norm_invstd(var, float(eps), invstd)
+
+
+def batch_norm_update_running(mean, var, momentum, unbias, running_mean, running_var):
+    """Blend batch statistics into the running ones in place.
+
+    ``running = (1 − momentum)·running + momentum·batch``; the variance is scaled by
+    ``unbias`` (M/(M−1)) first. All arrays (C,).
+    """
+    _batch_norm_update_running(mean, var, float(momentum), float(unbias), running_mean, running_var)
+
+
+def batch_norm_apply(x, mean, invstd, weight, bias, out):
+    """``out = (x − mean)·invstd·weight + bias`` per channel; x, out (N, C, H, W)."""
+    _batch_norm_apply(x, mean, invstd, weight, bias, out)
+
+
+def batch_norm_backward(
+    grad_output, x, mean, invstd, weight, training, grad_input, grad_weight, grad_bias
+):
+    """Gradients of :func:`batch_norm_apply` w.r.t. x, weight and bias.
+
+    With ``training`` the input gradient flows through the batch statistics (``mean``
+    and ``invstd`` must be the batch ones); otherwise they are constants. grad_output,
+    x, grad_input (N, C, H, W); mean, invstd, weight, grad_weight, grad_bias (C,).
+    """
+    _batch_norm_backward(
+        grad_output, x, mean, invstd, weight, bool(training), grad_input, grad_weight, grad_bias
+    )
