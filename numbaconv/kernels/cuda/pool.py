@@ -1,0 +1,290 @@
+"""CUDA twins of ``numbaconv.kernels.cpu.pool``: max, average and adaptive-average pooling and
+their gradients.
+
+Same launchers, argument order and meanings as the CPU module. One thread owns one element of
+the array it writes:
+
+- forward kernels: one output element, its window gathered exactly as the CPU does it;
+- backward kernels: one input-gradient element ``(n, c, ih, iw)``, gathered from the output
+  windows that contain it, visited in row-major output order: the order in which the CPU's
+  plane-owning iteration adds them. Max pooling credits the element only when it is the
+  window's first maximum (recomputed with the CPU's tie and NaN rule); average pooling adds the
+  window's share.
+
+Accumulators have the CPU's types (float64 window sums in the forward kernels, the output's
+dtype in the backward kernels, each share rounded there after a float64 add, as the CPU's ``+=``
+into a float32 plane does), so the two backends differ at most by fused multiply-adds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import cuda
+
+from ..._jit import cuda_device, cuda_kernel
+from . import launch_config
+
+
+def _window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
+    """First maximum of one window of plane ``x[n, c]`` in row-major order, as (value, flat
+    ``h*W + w`` index); (-inf, -1) when the window holds no real element. A NaN beats every
+    number and the first NaN is kept (the CPU's rule)."""
+    height, width = x.shape[2], x.shape[3]
+    best = -math.inf
+    best_index = -1
+    for ki in range(kh):
+        ih = hstart + ki * dh
+        if ih < 0 or ih >= height:
+            continue
+        for kj in range(kw):
+            iw = wstart + kj * dw
+            if iw < 0 or iw >= width:
+                continue
+            value = x[n, c, ih, iw]
+            if best_index < 0 or value > best or (value != value and best == best):
+                best = value
+                best_index = ih * width + iw
+    return best, best_index
+
+
+def _avg_window(o, stride, padding, kernel, size, count_include_pad):
+    """PyTorch's average-pool window on one axis: clipped ``[start, stop)`` and the divisor
+    factor (the CPU helper, compiled for the device)."""
+    start = o * stride - padding
+    stop = min(start + kernel, size + padding)
+    padded_count = stop - start
+    start = max(start, 0)
+    stop = min(stop, size)
+    return start, stop, padded_count if count_include_pad else stop - start
+
+
+def _adaptive_window(o, out_size, in_size):
+    """Window ``[floor(o*in/out), ceil((o+1)*in/out))`` of adaptive pooling."""
+    start = (o * in_size) // out_size
+    stop = ((o + 1) * in_size + out_size - 1) // out_size
+    return start, stop
+
+
+def _unravel4(idx, shape1, shape2, shape3):
+    """``(i0, i1, i2, i3)`` of flat row-major index ``idx`` in an array of trailing dims
+    ``(shape1, shape2, shape3)``."""
+    i3 = idx % shape3
+    rest = idx // shape3
+    i2 = rest % shape2
+    rest = rest // shape2
+    return rest // shape1, rest % shape1, i2, i3
+
+
+_window_argmax = cuda_device(_window_argmax)
+_avg_window = cuda_device(_avg_window)
+_adaptive_window = cuda_device(_adaptive_window)
+_unravel4 = cuda_device(_unravel4)
+
+
+def _max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
+    channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, out.size, step):
+        n, c, oh, ow = _unravel4(idx, channels, out_h, out_w)
+        value, index = _window_argmax(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+        out[n, c, oh, ow] = value
+        indices[n, c, oh, ow] = index
+
+
+def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
+    channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, grad_in.size, step):
+        n, c, ih, iw = _unravel4(idx, channels, height, width)
+        flat = ih * width + iw
+        acc = grad_in.dtype.type(0)
+        # Tap ki of output row oh reads row oh*sh - ph + ki*dh; a larger ki means a smaller oh,
+        # so walking ki downwards visits the windows in the CPU's (row-major) order.
+        for ki in range(kh - 1, -1, -1):
+            t = ih + ph - ki * dh
+            if t < 0 or t % sh != 0 or t // sh >= out_h:
+                continue
+            oh = t // sh
+            for kj in range(kw - 1, -1, -1):
+                u = iw + pw - kj * dw
+                if u < 0 or u % sw != 0 or u // sw >= out_w:
+                    continue
+                ow = u // sw
+                _, index = _window_argmax(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+                if index == flat:
+                    acc += grad_out[n, c, oh, ow]
+        grad_in[n, c, ih, iw] = acc
+
+
+def _avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    height, width = x.shape[2], x.shape[3]
+    channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, out.size, step):
+        n, c, oh, ow = _unravel4(idx, channels, out_h, out_w)
+        h0, h1, count_h = _avg_window(oh, sh, ph, kh, height, count_include_pad)
+        w0, w1, count_w = _avg_window(ow, sw, pw, kw, width, count_include_pad)
+        if h0 >= h1 or w0 >= w1:
+            out[n, c, oh, ow] = 0.0
+            continue
+        total = 0.0
+        for ih in range(h0, h1):
+            for iw in range(w0, w1):
+                total += x[n, c, ih, iw]
+        divisor = divisor_override if divisor_override != 0 else count_h * count_w
+        out[n, c, oh, ow] = total / divisor
+
+
+def _avg_pool2d_backward(
+    grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override
+):
+    channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, grad_in.size, step):
+        n, c, ih, iw = _unravel4(idx, channels, height, width)
+        # Windows [o*s - p, o*s - p + k) that contain i: o from ceil((i + p - k + 1) / s)
+        # to floor((i + p) / s).
+        oh_lo = max((ih + ph - kh) // sh + 1, 0)
+        oh_hi = min((ih + ph) // sh + 1, out_h)
+        ow_lo = max((iw + pw - kw) // sw + 1, 0)
+        ow_hi = min((iw + pw) // sw + 1, out_w)
+        acc = grad_in.dtype.type(0)
+        for oh in range(oh_lo, oh_hi):
+            _, _, count_h = _avg_window(oh, sh, ph, kh, height, count_include_pad)
+            for ow in range(ow_lo, ow_hi):
+                _, _, count_w = _avg_window(ow, sw, pw, kw, width, count_include_pad)
+                divisor = divisor_override if divisor_override != 0 else count_h * count_w
+                # The share is float64 (float / int), added and rounded as the CPU's += does.
+                acc = grad_in.dtype.type(acc + grad_out[n, c, oh, ow] / divisor)
+        grad_in[n, c, ih, iw] = acc
+
+
+def _adaptive_avg_pool2d_forward(x, out):
+    height, width = x.shape[2], x.shape[3]
+    channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, out.size, step):
+        n, c, oh, ow = _unravel4(idx, channels, out_h, out_w)
+        h0, h1 = _adaptive_window(oh, out_h, height)
+        w0, w1 = _adaptive_window(ow, out_w, width)
+        total = 0.0
+        for ih in range(h0, h1):
+            for iw in range(w0, w1):
+                total += x[n, c, ih, iw]
+        out[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+
+
+def _adaptive_avg_pool2d_backward(grad_out, grad_in):
+    channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, grad_in.size, step):
+        n, c, ih, iw = _unravel4(idx, channels, height, width)
+        # Windows containing i: o from floor(i*out/in) to ceil((i+1)*out/in) - 1; the
+        # containment test below keeps the result exact even if this range is loose.
+        oh_lo = (ih * out_h) // height
+        oh_hi = min(((ih + 1) * out_h + height - 1) // height, out_h)
+        ow_lo = (iw * out_w) // width
+        ow_hi = min(((iw + 1) * out_w + width - 1) // width, out_w)
+        acc = grad_in.dtype.type(0)
+        for oh in range(oh_lo, oh_hi):
+            h0, h1 = _adaptive_window(oh, out_h, height)
+            if ih < h0 or ih >= h1:
+                continue
+            for ow in range(ow_lo, ow_hi):
+                w0, w1 = _adaptive_window(ow, out_w, width)
+                if iw < w0 or iw >= w1:
+                    continue
+                acc = grad_in.dtype.type(acc + grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0)))
+        grad_in[n, c, ih, iw] = acc
+
+
+_max_pool2d_forward = cuda_kernel(_max_pool2d_forward)
+_max_pool2d_backward = cuda_kernel(_max_pool2d_backward)
+_avg_pool2d_forward = cuda_kernel(_avg_pool2d_forward)
+_avg_pool2d_backward = cuda_kernel(_avg_pool2d_backward)
+_adaptive_avg_pool2d_forward = cuda_kernel(_adaptive_avg_pool2d_forward)
+_adaptive_avg_pool2d_backward = cuda_kernel(_adaptive_avg_pool2d_backward)
+
+
+def _signatures():
+    i64, b1 = cuda.int64, cuda.boolean
+    window = (i64,) * 8  # kh, kw, sh, sw, ph, pw, dh, dw
+    avg = (i64,) * 6 + (b1, i64)  # kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override
+    table = {}
+    for f in (cuda.float32, cuda.float64):
+        a4 = f[:, :, :, ::1]
+        sigs = {
+            "_max_pool2d_forward": cuda.void(a4, a4, i64[:, :, :, ::1], *window),
+            "_max_pool2d_backward": cuda.void(a4, a4, a4, *window),
+            "_avg_pool2d_forward": cuda.void(a4, a4, *avg),
+            "_avg_pool2d_backward": cuda.void(a4, a4, *avg),
+            "_adaptive_avg_pool2d_forward": cuda.void(a4, a4),
+            "_adaptive_avg_pool2d_backward": cuda.void(a4, a4),
+        }
+        for name, sig in sigs.items():
+            table.setdefault(name, []).append(sig)
+        # best starts at -inf (float64), so the value comes back as float64 for both dtypes.
+        table.setdefault("_window_argmax", []).append(
+            cuda.types.Tuple((cuda.float64, i64))(a4, *(i64,) * 8)
+        )
+    table["_avg_window"] = [cuda.types.UniTuple(i64, 3)(i64, i64, i64, i64, i64, b1)]
+    table["_adaptive_window"] = [cuda.types.UniTuple(i64, 2)(i64, i64, i64)]
+    table["_unravel4"] = [cuda.types.UniTuple(i64, 4)(i64, i64, i64, i64)]
+    return table
+
+
+PTX_SIGNATURES = _signatures()
+
+
+def _launch(kernel, total, *args):
+    if total == 0:
+        return
+    blocks, threads = launch_config(total)
+    kernel[blocks, threads](*args)
+
+
+def max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Fill ``out`` (N, C, OH, OW) with window maxima of ``x`` (N, C, H, W) and
+    ``indices`` (int64, same shape) with their flat ``h*W + w`` positions."""
+    _launch(_max_pool2d_forward, out.size, x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+def max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Overwrite ``grad_in`` (shaped like ``x``): each ``grad_out`` element goes to
+    the first maximum of its window, overlapping windows accumulate."""
+    _launch(
+        _max_pool2d_backward, grad_in.size, grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw
+    )
+
+
+def avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """Fill ``out`` with window means of ``x``; ``divisor_override`` 0 means none."""
+    _launch(
+        _avg_pool2d_forward, out.size, x, out, kh, kw, sh, sw, ph, pw,
+        bool(count_include_pad), int(divisor_override),
+    )  # fmt: skip
+
+
+def avg_pool2d_backward(
+    grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override
+):
+    """Overwrite ``grad_in`` (N, C, H, W) with the gradient of average pooling;
+    ``divisor_override`` 0 means none."""
+    _launch(
+        _avg_pool2d_backward, grad_in.size, grad_out, grad_in, kh, kw, sh, sw, ph, pw,
+        bool(count_include_pad), int(divisor_override),
+    )  # fmt: skip
+
+
+def adaptive_avg_pool2d_forward(x, out):
+    """Fill ``out`` (N, C, OH, OW) with adaptive window means of ``x`` (N, C, H, W)."""
+    _launch(_adaptive_avg_pool2d_forward, out.size, x, out)
+
+
+def adaptive_avg_pool2d_backward(grad_out, grad_in):
+    """Overwrite ``grad_in`` (N, C, H, W) with the gradient of adaptive average pooling."""
+    _launch(_adaptive_avg_pool2d_backward, grad_in.size, grad_out, grad_in)
