@@ -1,0 +1,580 @@
+"""Autograd-aware neural-network operations (``torch.nn.functional`` equivalents).
+
+Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
+Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
+validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
+module only wires those array functions into the graph. Activations and losses are written once
+against the array namespace (:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA
+kernels on the device.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _backend
+from .._validate import choice
+from ..autograd import Tensor, _xp
+from ..autograd._xp import matmul_t, namespace
+from ..autograd.function import Function
+from ..autograd.math_ops import normalize_axis
+
+
+def _conv_ops():
+    # Imported on first use so that autograd and nn load without compiling kernels.
+    # The submodules are used directly: they do not depend on ops/__init__.py's re-exports.
+    from ..ops import conv
+
+    return conv
+
+
+def _pool_ops():
+    from ..ops import pool
+
+    return pool
+
+
+def _norm_ops():
+    from ..ops import norm
+
+    return norm
+
+
+def _loss_kernels():
+    return _backend.CUDA.kernels.loss
+
+
+def _tensor(name: str, value) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if _xp.is_device(value) or isinstance(
+        value, (np.ndarray, np.generic, numbers.Number, list, tuple)
+    ):
+        return Tensor(value)
+    raise TypeError(f"{name} must be a Tensor or array, got {type(value).__name__}")
+
+
+def _dim(name: str, dim, ndim: int) -> int:
+    return normalize_axis((dim,), ndim, name)[0]
+
+
+# ---------------------------------------------------------------- activations
+class _ReLU(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        # np.maximum propagates NaN, as torch.relu does.
+        return namespace(x).maximum(x, np.zeros((), dtype=_xp.asarray(x).dtype))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = namespace(grad)
+        return xp.multiply(grad, xp.greater(x, 0))
+
+
+def relu(input) -> Tensor:
+    """max(input, 0) elementwise; the gradient is 1 where input > 0, else 0."""
+    return _ReLU.apply(_tensor("input", input))
+
+
+class _LogSoftmax(Function):
+    def forward(self, x, *, dim):
+        x = _xp.asarray(x)
+        xp = namespace(x)
+        shifted = xp.subtract(x, xp.max(x, axis=dim, keepdims=True))  # stable for large logits
+        total = xp.sum(xp.exp(shifted), axis=dim, keepdims=True)
+        out = xp.subtract(shifted, xp.log(total))
+        self.save_for_backward(out)
+        self.dim = dim
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        xp = namespace(grad)
+        summed = xp.sum(grad, axis=self.dim, keepdims=True)
+        return xp.subtract(grad, xp.multiply(xp.exp(out), summed))
+
+
+class _Softmax(Function):
+    def forward(self, x, *, dim):
+        x = _xp.asarray(x)
+        xp = namespace(x)
+        e = xp.exp(xp.subtract(x, xp.max(x, axis=dim, keepdims=True)))
+        out = xp.true_divide(e, xp.sum(e, axis=dim, keepdims=True))
+        self.save_for_backward(out)
+        self.dim = dim
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        xp = namespace(grad)
+        summed = xp.sum(xp.multiply(grad, out), axis=self.dim, keepdims=True)
+        return xp.multiply(out, xp.subtract(grad, summed))
+
+
+def log_softmax(input, dim: int) -> Tensor:
+    """``x − logsumexp(x, dim)``, computed after subtracting the max (no overflow)."""
+    x = _tensor("input", input)
+    return _LogSoftmax.apply(x, dim=_dim("dim", dim, x.ndim))
+
+
+def softmax(input, dim: int) -> Tensor:
+    """``exp(x) / sum(exp(x), dim)``, computed after subtracting the max."""
+    x = _tensor("input", input)
+    return _Softmax.apply(x, dim=_dim("dim", dim, x.ndim))
+
+
+# ---------------------------------------------------------------- losses
+def _class_targets(target, input_shape, on_device=False):
+    """Integer class indices of shape (N, *spatial) with values in [0, C).
+
+    For a CUDA input the indices are returned as an int64 device array. Host indices are
+    range-checked here and then copied to the device; device indices cannot be checked without
+    a host round trip, so an out-of-range one gives a NaN loss instead (see
+    ``numbaconv.kernels.cuda.loss``).
+    """
+    arr = target.data if isinstance(target, Tensor) else target
+    if _xp.is_device(arr):
+        return _device_targets(arr, input_shape, on_device)
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"target must hold integer class indices, got dtype {arr.dtype}; "
+            "class probabilities (float targets) are not supported"
+        )
+    expected = (input_shape[0], *input_shape[2:])
+    if arr.shape != expected:
+        raise ValueError(
+            f"target has shape {arr.shape}; expected {expected} for input of shape {input_shape}"
+        )
+    classes = input_shape[1]
+    if arr.size and (arr.min() < 0 or arr.max() >= classes):
+        bad = arr[(arr < 0) | (arr >= classes)]
+        raise ValueError(
+            f"target holds class index {int(bad.flat[0])}, outside [0, {classes}) for input with "
+            f"{classes} classes"
+        )
+    if on_device:
+        return _backend.to_device(np.ascontiguousarray(arr, dtype=np.int64))
+    return arr.astype(np.intp, copy=False)
+
+
+def _device_targets(arr, input_shape, on_device):
+    if not on_device:
+        raise TypeError(
+            "target is a CUDA device array but input lives on the host; move one of them "
+            "(Tensor.to('cuda') or .cpu())"
+        )
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"target must hold integer class indices, got dtype {arr.dtype}; "
+            "class probabilities (float targets) are not supported"
+        )
+    expected = (input_shape[0], *input_shape[2:])
+    if tuple(arr.shape) != expected:
+        raise ValueError(
+            f"target has shape {tuple(arr.shape)}; expected {expected} for input of shape "
+            f"{input_shape}"
+        )
+    return _xp.cuda.astype(arr, np.int64, copy=False)
+
+
+def _reduce(value: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return value
+    return value.sum() if reduction == "sum" else value.mean()
+
+
+class _NLLLoss(Function):
+    """Per-element ``−input[n, target[n, ...], ...]``."""
+
+    def forward(self, log_probs, *, target):
+        if _xp.is_device(log_probs):
+            return self._device_forward(log_probs, target)
+        log_probs = np.asarray(log_probs)
+        self.in_shape, self.dtype = log_probs.shape, log_probs.dtype
+        self.index = np.expand_dims(target, 1)
+        return -np.take_along_axis(log_probs, self.index, axis=1).squeeze(1)
+
+    def _device_forward(self, log_probs, target):
+        xp = _xp.cuda
+        n, c = log_probs.shape[:2]
+        self.in_shape, self.dtype = tuple(log_probs.shape), log_probs.dtype
+        self.target = xp.reshape(target, (n, -1))
+        out = xp.empty(self.target.shape, log_probs.dtype)
+        _loss_kernels().nll_forward(xp.reshape(log_probs, (n, c, -1)), self.target, out)
+        return xp.reshape(out, target.shape)
+
+    def backward(self, grad):
+        if _xp.is_device(grad):
+            xp = _xp.cuda
+            n, c = self.in_shape[:2]
+            grad = xp.astype(grad, self.dtype, copy=False)
+            out = xp.empty((n, c, self.target.shape[1]), self.dtype)
+            _loss_kernels().nll_backward(xp.reshape(grad, self.target.shape), self.target, out)
+            return xp.reshape(out, self.in_shape)
+        out = np.zeros(self.in_shape, dtype=np.result_type(self.dtype, grad))
+        np.put_along_axis(out, self.index, -np.expand_dims(grad, 1), axis=1)
+        return out
+
+
+def nll_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C) or (N, C, d1, ...)
+        Log-probabilities (e.g. from :func:`log_softmax` over dim 1).
+    target : array_like of int, shape (N,) or (N, d1, ...)
+        Class indices in [0, C).
+    reduction : {"mean", "sum", "none"}, default "mean"
+
+    Returns
+    -------
+    Tensor
+        A scalar, or shape (N, d1, ...) with ``reduction="none"``.
+    """
+    x = _tensor("input", input)
+    choice("reduction", reduction, ("mean", "sum", "none"))
+    if x.ndim < 2:
+        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
+    indices = _class_targets(target, x.shape, x.device == "cuda")
+    return _reduce(_NLLLoss.apply(x, target=indices), reduction)
+
+
+def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy: ``nll_loss(log_softmax(input, 1), target)``.
+
+    Stable for large logits (log-softmax subtracts the row maximum), and its
+    gradient is ``(softmax(input) − onehot(target)) / N`` for the mean.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C) or (N, C, d1, ...)
+        Unnormalised scores (logits), float32 or float64.
+    target : array_like of int, shape (N,) or (N, d1, ...)
+        Class indices in [0, C). Float targets raise TypeError; indices out of
+        range raise ValueError.
+    reduction : {"mean", "sum", "none"}, default "mean"
+    """
+    x = _tensor("input", input)
+    choice("reduction", reduction, ("mean", "sum", "none"))
+    if x.ndim < 2:
+        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
+    # Before any work, so bad targets fail fast.
+    indices = _class_targets(target, x.shape, x.device == "cuda")
+    return _reduce(_NLLLoss.apply(log_softmax(x, 1), target=indices), reduction)
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error ``(input − target)²``, reduced by mean, sum or not at all."""
+    x = _tensor("input", input)
+    y = _tensor("target", target)
+    choice("reduction", reduction, ("mean", "sum", "none"))
+    if x.shape != y.shape:
+        raise ValueError(
+            f"target has shape {y.shape}; expected {x.shape}, the shape of input "
+            "(mse_loss does not broadcast)"
+        )
+    return _reduce((x - y) ** 2, reduction)
+
+
+# ---------------------------------------------------------------- linear
+class _Linear(Function):
+    def forward(self, x, weight, bias):
+        x, weight = _xp.asarray(x), _xp.asarray(weight)
+        xp = namespace(x, weight, bias)
+        self.save_for_backward(x, weight)
+        self.has_bias = bias is not None
+        if xp is np:
+            out = np.matmul(x, weight.T)
+        else:
+            # Rows of x times weight read transposed in place: no copy of either.
+            x_shape = tuple(x.shape)
+            rows = xp.reshape(x, (-1, x_shape[-1]))
+            out = xp.reshape(
+                matmul_t(rows, weight, transpose_b=True), (*x_shape[:-1], weight.shape[0])
+            )
+        return xp.add(out, bias) if bias is not None else out
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        xp = namespace(grad)
+        out_features, in_features = weight.shape
+        rows = xp.reshape(grad, (-1, out_features))
+        grad_x = None
+        if self.needs_input_grad[0]:
+            if xp is np:
+                grad_x = np.matmul(grad, weight)
+            else:
+                grad_x = xp.reshape(matmul_t(rows, weight), x.shape)
+        grad_w = None
+        if self.needs_input_grad[1]:
+            grad_w = matmul_t(rows, xp.reshape(x, (-1, in_features)), transpose_a=True)
+        grad_b = None
+        if self.has_bias and self.needs_input_grad[2]:
+            grad_b = xp.sum(rows, axis=0)
+        return grad_x, grad_w, grad_b
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    """``input @ weight.T + bias``.
+
+    Parameters
+    ----------
+    input : Tensor, shape (..., in_features)
+    weight : Tensor, shape (out_features, in_features)
+    bias : Tensor, shape (out_features,), optional
+
+    Returns
+    -------
+    Tensor, shape (..., out_features)
+    """
+    x = _tensor("input", input)
+    w = _tensor("weight", weight)
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"input has shape {x.shape}; its last axis must be in_features={w.shape[1]} "
+            f"(weight shape {w.shape})"
+        )
+    b = None
+    if bias is not None:
+        b = _tensor("bias", bias)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bias has shape {b.shape}; expected ({w.shape[0]},)")
+    return _Linear.apply(x, w, b)
+
+
+# ---------------------------------------------------------------- convolution
+class _Conv2d(Function):
+    def forward(self, x, weight, bias, *, stride, padding, dilation, groups):
+        self.options = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+        }
+        self.save_for_backward(x, weight)
+        self.has_bias = bias is not None
+        return _conv_ops().conv2d(x, weight, bias, **self.options)
+
+    def backward(self, grad):
+        ops = _conv_ops()
+        x, weight = self.saved_tensors
+        need_x, need_w, need_b = self.needs_input_grad
+        grad_x = (
+            ops.conv2d_grad_input(np.shape(x), weight, grad, **self.options) if need_x else None
+        )
+        grad_w = (
+            ops.conv2d_grad_weight(x, np.shape(weight), grad, **self.options) if need_w else None
+        )
+        grad_b = ops.conv2d_grad_bias(grad) if self.has_bias and need_b else None
+        return grad_x, grad_w, grad_b
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """2-D convolution (cross-correlation, as PyTorch) with gradients for all three inputs.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, H, W)
+    weight : Tensor, shape (O, C/groups, kH, kW)
+    bias : Tensor, shape (O,), optional
+    stride, padding, dilation, groups
+        As :func:`numbaconv.ops.conv2d` (padding may be an int, a pair, "valid" or "same").
+
+    Returns
+    -------
+    Tensor, shape (N, O, OH, OW)
+    """
+    x = _tensor("input", input)
+    w = _tensor("weight", weight)
+    b = None if bias is None else _tensor("bias", bias)
+    return _Conv2d.apply(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+# ---------------------------------------------------------------- pooling
+class _MaxPool2d(Function):
+    def forward(self, x, **options):
+        self.options = options
+        self.save_for_backward(x)
+        return _pool_ops().max_pool2d(x, **options)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return _pool_ops().max_pool2d_grad(grad, x, **self.options)
+
+
+def max_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    return_indices=False,
+):
+    """2-D max pooling; the gradient goes to the first maximum of each window.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, H, W)
+    kernel_size, stride, padding, dilation, ceil_mode
+        As :func:`numbaconv.ops.max_pool2d` (stride defaults to kernel_size).
+    return_indices : bool, default False
+        Also return the flat ``h * W + w`` index of each maximum (a NumPy int array).
+
+    Returns
+    -------
+    Tensor, shape (N, C, OH, OW) [, indices]
+    """
+    x = _tensor("input", input)
+    options = {
+        "kernel_size": kernel_size,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+    }
+    out = _MaxPool2d.apply(x, **options)
+    if return_indices:
+        _, indices = _pool_ops().max_pool2d(x.data, return_indices=True, **options)
+        return out, indices
+    return out
+
+
+class _AvgPool2d(Function):
+    def forward(self, x, **options):
+        self.options = options
+        self.in_shape = np.shape(x)
+        return _pool_ops().avg_pool2d(x, **options)
+
+    def backward(self, grad):
+        return _pool_ops().avg_pool2d_grad(grad, self.in_shape, **self.options)
+
+
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+) -> Tensor:
+    """2-D average pooling (arguments as :func:`numbaconv.ops.avg_pool2d`).
+
+    Returns
+    -------
+    Tensor, shape (N, C, OH, OW)
+    """
+    x = _tensor("input", input)
+    return _AvgPool2d.apply(
+        x,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+        divisor_override=divisor_override,
+    )
+
+
+class _AdaptiveAvgPool2d(Function):
+    def forward(self, x, *, output_size):
+        self.in_shape = np.shape(x)
+        return _pool_ops().adaptive_avg_pool2d(x, output_size)
+
+    def backward(self, grad):
+        return _pool_ops().adaptive_avg_pool2d_grad(grad, self.in_shape)
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed ``output_size`` (int or pair), as PyTorch's windows.
+
+    Returns
+    -------
+    Tensor, shape (N, C, *output_size)
+    """
+    return _AdaptiveAvgPool2d.apply(_tensor("input", input), output_size=output_size)
+
+
+# ---------------------------------------------------------------- batch norm
+class _BatchNorm(Function):
+    def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
+        y, (mean, invstd) = _norm_ops().batch_norm(
+            x,
+            running_mean,
+            running_var,
+            weight,
+            bias,
+            training=training,
+            momentum=momentum,
+            eps=eps,
+            return_stats=True,
+        )
+        self.save_for_backward(x, mean, invstd, weight)
+        self.training = training
+        return y
+
+    def backward(self, grad):
+        x, mean, invstd, weight = self.saved_tensors
+        grad_x, grad_w, grad_b = _norm_ops().batch_norm_grad(
+            grad, x, mean, invstd, weight, training=self.training
+        )
+        need_x, need_w, need_b = self.needs_input_grad
+        return (grad_x if need_x else None, grad_w if need_w else None, grad_b if need_b else None)
+
+
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-5,
+) -> Tensor:
+    """Batch normalisation over (N, H, W) per channel, as ``torch.nn.functional.batch_norm``.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, H, W)
+    running_mean, running_var : numpy.ndarray or CUDA device array of shape (C,), or None
+        Updated in place in training (momentum, unbiased variance); used in eval.
+        Same dtype as ``input``, on the same device.
+    weight, bias : Tensor, shape (C,), optional
+        Learnable scale and shift.
+    training : bool, default False
+        Normalise with this batch's statistics (gradients flow through them).
+    momentum : float, default 0.1
+    eps : float, default 1e-5
+
+    Returns
+    -------
+    Tensor, shape (N, C, H, W)
+    """
+    x = _tensor("input", input)
+    w = None if weight is None else _tensor("weight", weight)
+    b = None if bias is None else _tensor("bias", bias)
+    stats = [v.data if isinstance(v, Tensor) else v for v in (running_mean, running_var)]
+    return _BatchNorm.apply(
+        x,
+        w,
+        b,
+        running_mean=stats[0],
+        running_var=stats[1],
+        training=training,
+        momentum=momentum,
+        eps=eps,
+    )
+
+
+# ---------------------------------------------------------------- shapes
+def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim`` .. ``end_dim`` into one (default: keep the batch axis)."""
+    return _tensor("input", input).flatten(start_dim, end_dim)

@@ -1,0 +1,109 @@
+"""Saving and loading model state as ``.npz`` files, atomically and without pickle.
+
+A file holds one array per state-dict key (``"0.0.weight"``, ...). :func:`save`
+writes to a temporary file in the destination folder and ``os.replace``-s it
+into place, so a crash mid-write leaves any previous file intact. :func:`load`
+reads with ``allow_pickle=False``; apply the result with
+``Module.load_state_dict``, which names any parameter whose shape does not fit.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+
+def _arrays(obj) -> OrderedDict:
+    from .autograd import Tensor
+    from .nn.module import Module
+
+    if isinstance(obj, Module):
+        return obj.state_dict()
+    if not hasattr(obj, "items"):
+        raise TypeError(
+            f"save takes a Module or a state dict (mapping of str to arrays), got "
+            f"{type(obj).__name__}"
+        )
+    arrays = OrderedDict()
+    for key, value in obj.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"state dict keys must be non-empty strings, got {key!r}")
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"state dict entry {key!r} has dtype {array.dtype}; only bool, integer and "
+                "real float arrays can be saved"
+            )
+        arrays[key] = array
+    return arrays
+
+
+def save(obj, path) -> None:
+    """Write a Module's ``state_dict()`` (or a state dict) to ``path`` as ``.npz``.
+
+    Parameters
+    ----------
+    obj : Module or mapping of str to array_like/Tensor
+    path : str or os.PathLike
+        Written exactly as given (no suffix is added). The folder must exist.
+
+    Notes
+    -----
+    The data goes to a temporary file in the same folder, is flushed to disk and
+    then atomically renamed over ``path``; on any error the temporary file is
+    removed and an existing ``path`` is left untouched.
+    """
+    arrays = _arrays(obj)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path {path!r}: folder {folder!r} does not exist")
+    handle, tmp_path = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder
+    )
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def load(path) -> OrderedDict:
+    """Read a state dict written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    collections.OrderedDict of str to numpy.ndarray
+        In the order the arrays were saved.
+
+    Raises
+    ------
+    ValueError
+        The file is not an ``.npz`` archive (or needs pickle, which is refused).
+    """
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"cannot read a state dict from {path!r}: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path!r} holds a single array, not a state dict (.npz)")
+    with archive:
+        try:
+            return OrderedDict((key, archive[key]) for key in archive.files)
+        except ValueError as exc:  # an entry that needs pickle (object arrays)
+            raise ValueError(f"cannot read a state dict from {path!r}: {exc}") from exc
