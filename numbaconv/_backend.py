@@ -133,7 +133,10 @@ def to_device(array):
     if is_device_array(array):
         return as_device_array(array)
     cuda = _require_cuda()
-    return cuda.to_device(np.ascontiguousarray(array))
+    host = np.asarray(array)  # not ascontiguousarray: that turns a 0-d array into 1-d
+    if not host.flags.c_contiguous:
+        host = np.ascontiguousarray(host)
+    return cuda.to_device(host)
 
 
 def to_host(array) -> np.ndarray:
