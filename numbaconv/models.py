@@ -1,0 +1,161 @@
+"""The models of fastbook chapter 13 (and the chapter-4 MLP it starts from).
+
+Every builder takes ``seed`` (an int: a fresh generator just for this model) or ``rng``
+(a :class:`numpy.random.Generator`); with neither, the package's default generator
+(:func:`numbaconv.random.manual_seed`) initialises the weights. Layers initialise as
+PyTorch's do (uniform ±1/sqrt(fan_in)).
+
+=====================  ==========================================  ==========
+builder                chapter                                     parameters
+=====================  ==========================================  ==========
+``simple_net()``       §1.6: Linear(784,30), ReLU, Linear(30,1)    23,581
+``broken_cnn()``       §1.6: two stride-1 convs, output 28×28      571
+``simple_cnn_3v7()``   §1.6: 3 vs 7, 1→4→8→16→32→2, Flatten        6,722
+``simple_cnn()``       §1.12: 10 classes, 1→8[k5]→16→32→64→10      30,282
+``simple_cnn(bn=True)``  §1.16: with BatchNorm2d after each conv   30,542
+=====================  ==========================================  ==========
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import integer
+from .nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
+
+__all__ = ["broken_cnn", "conv", "simple_cnn", "simple_cnn_3v7", "simple_net"]
+
+
+def _generator(rng=None, seed=None):
+    if seed is not None and rng is not None:
+        raise ValueError(f"give seed or rng, not both (got seed={seed!r} and rng={rng!r})")
+    if seed is not None:
+        return np.random.default_rng(integer("seed", seed, minimum=0))
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator or None, got {rng!r}")
+    return rng
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def conv(ni, nf, ks=3, act=True, bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32):
+    """The chapter's ``conv`` block: a stride-2 convolution that halves the grid.
+
+    ``Conv2d(ni, nf, kernel_size=ks, stride=2, padding=ks//2)``, then:
+
+    ===========  =============  ==============================================
+    bn           act            block
+    ===========  =============  ==============================================
+    False        True           ``Sequential(Conv2d, ReLU)`` (§1.6)
+    False        False          the bare ``Conv2d``
+    True         True           ``Sequential(Conv2d, BatchNorm2d, ReLU)`` (§1.16), or
+                                ``Sequential(Conv2d, ReLU, BatchNorm2d)`` with
+                                ``bn_first=False`` (the older order, §6.1)
+    True         False          ``Sequential(Conv2d, BatchNorm2d)``
+    ===========  =============  ==============================================
+
+    Parameters
+    ----------
+    ni, nf : int
+        Input and output channels.
+    ks : int, default 3
+        Kernel size (odd sizes keep "same" padding).
+    act : bool, default True
+        Add a ReLU.
+    bn : bool, default False
+        Add a BatchNorm2d(nf).
+    bn_first : bool, default True
+        With ``bn`` and ``act``: BatchNorm before ReLU.
+    rng, seed
+        Initialisation (see the module docstring).
+    dtype : float32 (default) or float64
+
+    Returns
+    -------
+    Module
+    """
+    act, bn, bn_first = _flag("act", act), _flag("bn", bn), _flag("bn_first", bn_first)
+    ks = integer("ks", ks, minimum=1)
+    rng = _generator(rng, seed)
+    layer = Conv2d(ni, nf, kernel_size=ks, stride=2, padding=ks // 2, rng=rng, dtype=dtype)
+    if not bn:
+        return Sequential(layer, ReLU()) if act else layer
+    norm = BatchNorm2d(nf, dtype=dtype)
+    if not act:
+        return Sequential(layer, norm)
+    return Sequential(layer, norm, ReLU()) if bn_first else Sequential(layer, ReLU(), norm)
+
+
+def simple_cnn_3v7(rng=None, seed=None, dtype=np.float32) -> Sequential:
+    """The 3-vs-7 CNN of §1.6: 28×28 → 14 → 7 → 4 → 2 → 1, two outputs.
+
+    ``Sequential(conv(1,4), conv(4,8), conv(8,16), conv(16,32), conv(32,2,act=False),
+    Flatten())``: 6,722 parameters; input (N, 1, 28, 28), output (N, 2).
+    """
+    rng = _generator(rng, seed)
+    kw = {"rng": rng, "dtype": dtype}
+    return Sequential(
+        conv(1, 4, **kw),
+        conv(4, 8, **kw),
+        conv(8, 16, **kw),
+        conv(16, 32, **kw),
+        conv(32, 2, act=False, **kw),
+        Flatten(),
+    )
+
+
+def simple_cnn(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32) -> Sequential:
+    """The 10-class MNIST CNN of §1.12 (and its batch-norm version, §1.16).
+
+    ``Sequential(conv(1,8,ks=5), conv(8,16), conv(16,32), conv(32,64),
+    conv(64,10,act=False), Flatten())`` with ``bn`` passed to every ``conv``: 30,282
+    parameters without batch norm, 30,542 with it. Input (N, 1, 28, 28), output (N, 10).
+
+    Parameters
+    ----------
+    bn : bool, default False
+        BatchNorm2d after every convolution (the last one included, as the book).
+    bn_first : bool, default True
+        Conv → BN → ReLU (the book's current code); False: Conv → ReLU → BN.
+    rng, seed, dtype
+        See :func:`conv`.
+    """
+    rng = _generator(rng, seed)
+    kw = {"bn": bn, "bn_first": bn_first, "rng": rng, "dtype": dtype}
+    return Sequential(
+        conv(1, 8, ks=5, **kw),
+        conv(8, 16, **kw),
+        conv(16, 32, **kw),
+        conv(32, 64, **kw),
+        conv(64, 10, act=False, **kw),
+        Flatten(),
+    )
+
+
+def broken_cnn(rng=None, seed=None, dtype=np.float32) -> Sequential:
+    """§1.6's first try: two stride-1 convolutions, so the output stays (N, 1, 28, 28).
+
+    ``Sequential(Conv2d(1,30,3,padding=1), ReLU(), Conv2d(30,1,3,padding=1))``, 571
+    parameters (300 + 271).
+    """
+    rng = _generator(rng, seed)
+    return Sequential(
+        Conv2d(1, 30, kernel_size=3, padding=1, rng=rng, dtype=dtype),
+        ReLU(),
+        Conv2d(30, 1, kernel_size=3, padding=1, rng=rng, dtype=dtype),
+    )
+
+
+def simple_net(rng=None, seed=None, dtype=np.float32) -> Sequential:
+    """Chapter 4's MLP: ``Sequential(Linear(784,30), ReLU(), Linear(30,1))``.
+
+    Input (N, 784) (flattened 28×28 images), output (N, 1).
+    """
+    rng = _generator(rng, seed)
+    return Sequential(
+        Linear(28 * 28, 30, rng=rng, dtype=dtype), ReLU(), Linear(30, 1, rng=rng, dtype=dtype)
+    )

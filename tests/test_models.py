@@ -1,0 +1,133 @@
+"""numbaconv.models: the chapter-13 architectures, their parameter counts, shapes and reprs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numbaconv.autograd import Tensor, no_grad
+from numbaconv.models import broken_cnn, conv, simple_cnn, simple_cnn_3v7, simple_net
+from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
+
+
+def n_params(model) -> int:
+    return sum(p.data.size for p in model.parameters())
+
+
+def layer_types(model) -> list[str]:
+    return [type(m).__name__ for m in model.modules() if next(m.children(), None) is None]
+
+
+def test_parameter_counts_match_the_chapter():
+    # §1.6 (6,722), §1.12 (30,282), §1.16 (30,542 = 30,282 + 2·(8+16+32+64+10)), §1.6 broken_cnn
+    # (300 + 271) and the chapter-4 MLP (784·30 + 30 + 30 + 1).
+    assert n_params(simple_cnn_3v7(seed=0)) == 6_722
+    assert n_params(simple_cnn(seed=0)) == 30_282
+    assert n_params(simple_cnn(bn=True, seed=0)) == 30_542
+    assert n_params(simple_cnn(bn=True, bn_first=False, seed=0)) == 30_542
+    assert n_params(broken_cnn(seed=0)) == 300 + 271
+    assert n_params(simple_net(seed=0)) == 784 * 30 + 30 + 30 + 1
+
+
+def test_conv_helper_variants():
+    plain = conv(1, 4)
+    assert isinstance(plain, Sequential) and [type(m) for m in plain] == [Conv2d, ReLU]
+    layer = plain[0]
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (2, 2), (1, 1))
+    bare = conv(32, 2, act=False)
+    assert isinstance(bare, Conv2d)
+    assert conv(1, 8, ks=5)[0].padding == (2, 2)
+    assert [type(m) for m in conv(4, 8, bn=True)] == [Conv2d, BatchNorm2d, ReLU]
+    assert [type(m) for m in conv(4, 8, bn=True, bn_first=False)] == [Conv2d, ReLU, BatchNorm2d]
+    assert [type(m) for m in conv(64, 10, act=False, bn=True)] == [Conv2d, BatchNorm2d]
+    assert conv(4, 8, bn=True)[1].num_features == 8
+
+
+def test_reprs_like_the_book():
+    model = simple_cnn_3v7(seed=0)
+    # §1.7: learn.model[0]
+    assert repr(model[0]) == (
+        "Sequential(\n"
+        "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+        "  (1): ReLU()\n"
+        ")"
+    )
+    assert repr(model[4]) == "Conv2d(32, 2, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))"
+    # §1.6: the MLP
+    assert repr(simple_net(seed=0)) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=784, out_features=30, bias=True)\n"
+        "  (1): ReLU()\n"
+        "  (2): Linear(in_features=30, out_features=1, bias=True)\n"
+        ")"
+    )
+    assert layer_types(simple_cnn(bn=True, seed=0)) == (
+        ["Conv2d", "BatchNorm2d", "ReLU"] * 4 + ["Conv2d", "BatchNorm2d", "Flatten"]
+    )
+
+
+def test_output_shapes():
+    x = Tensor(np.zeros((2, 1, 28, 28), np.float32))
+    with no_grad():
+        assert simple_cnn_3v7(seed=0)(x).shape == (2, 2)
+        assert simple_cnn(seed=0)(x).shape == (2, 10)
+        bn_model = simple_cnn(bn=True, seed=0).eval()
+        assert bn_model(x).shape == (2, 10)
+        assert broken_cnn(seed=0)(x).shape == (2, 1, 28, 28)  # §2.2: useless for classifying
+        assert simple_net(seed=0)(Tensor(np.zeros((2, 784), np.float32))).shape == (2, 1)
+        # 28 → 14 → 7 → 4 → 2 → 1 through the stride-2 blocks (§6.3)
+        model = simple_cnn_3v7(seed=0)
+        sizes = []
+        h = x
+        for block in list(model)[:5]:
+            h = block(h)
+            sizes.append(h.shape[-1])
+        assert sizes == [14, 7, 4, 2, 1]
+
+
+def test_seed_reproducible_and_distinct():
+    a, b, c = simple_cnn(seed=3), simple_cnn(seed=3), simple_cnn(seed=4)
+    for (name, pa), (_, pb), (_, pc) in zip(
+        a.named_parameters(), b.named_parameters(), c.named_parameters()
+    ):
+        np.testing.assert_array_equal(pa.data, pb.data, err_msg=name)
+        if name.endswith("0.weight"):
+            assert not np.array_equal(pa.data, pc.data)
+    rng_model = simple_cnn_3v7(rng=np.random.default_rng(3))
+    seed_model = simple_cnn_3v7(seed=3)
+    for pa, pb in zip(rng_model.parameters(), seed_model.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
+
+
+def test_init_bounds_follow_pytorch():
+    # Conv2d(1, 4, k3): fan_in 9, so weights and biases lie in [-1/3, 1/3].
+    layer = simple_cnn_3v7(seed=0)[0][0]
+    assert np.abs(layer.weight.data).max() <= 1 / 3
+    assert np.abs(layer.bias.data).max() <= 1 / 3
+    assert layer.weight.dtype == np.float32
+
+
+def test_float64_models():
+    model = simple_cnn(dtype=np.float64, seed=0)
+    assert {p.dtype for p in model.parameters()} == {np.dtype(np.float64)}
+
+
+def test_flatten_last():
+    assert isinstance(simple_cnn_3v7(seed=0)[5], Flatten)
+    assert isinstance(simple_net(seed=0)[0], Linear)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "words"),
+    [
+        (lambda: conv(1, 4, act=1), TypeError, "act"),
+        (lambda: conv(1, 4, ks=0), ValueError, "ks"),
+        (lambda: simple_cnn(seed=-1), ValueError, "seed"),
+        (lambda: simple_cnn(seed=1, rng=np.random.default_rng(1)), ValueError, "seed"),
+        (lambda: simple_cnn_3v7(rng=3), TypeError, "rng"),
+        (lambda: simple_cnn(bn="yes"), TypeError, "bn"),
+    ],
+)
+def test_bad_arguments(call, exc, words):
+    with pytest.raises(exc, match=words):
+        call()
