@@ -5,7 +5,7 @@ from scipy import signal
 
 import numbaconv
 
-SIZES = [256, 1024]
+SIZES = [1024]
 KERNELS = [3, 5]
 MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
