@@ -5,15 +5,15 @@ Every builder takes ``seed`` (an int: a fresh generator just for this model) or 
 (:func:`numbaconv.random.manual_seed`) initialises the weights. Layers initialise as
 PyTorch's do (uniform ±1/sqrt(fan_in)).
 
-=====================  ==========================================  ==========
-builder                chapter                                     parameters
-=====================  ==========================================  ==========
-``simple_net()``       §1.6: Linear(784,30), ReLU, Linear(30,1)    23,581
-``broken_cnn()``       §1.6: two stride-1 convs, output 28×28      571
-``simple_cnn_3v7()``   §1.6: 3 vs 7, 1→4→8→16→32→2, Flatten        6,722
-``simple_cnn()``       §1.12: 10 classes, 1→8[k5]→16→32→64→10      30,282
-``simple_cnn(bn=True)``  §1.16: with BatchNorm2d after each conv   30,542
-=====================  ==========================================  ==========
+=======================  ==========================================  ==========
+builder                  chapter                                     parameters
+=======================  ==========================================  ==========
+``simple_net()``         §1.6: Linear(784,30), ReLU, Linear(30,1)    23,581
+``broken_cnn()``         §1.6: two stride-1 convs, output 28×28      571
+``simple_cnn_3v7()``     §1.6: 3 vs 7, 1→4→8→16→32→2, Flatten        6,722
+``simple_cnn()``         §1.12: 10 classes, 1→8[k5]→16→32→64→10      30,282
+``simple_cnn(bn=True)``  §1.16: with BatchNorm2d after each conv     30,542
+=======================  ==========================================  ==========
 """
 
 from __future__ import annotations

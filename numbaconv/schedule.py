@@ -180,7 +180,7 @@ def one_cycle_schedules(
 
 
 def training_positions(n_steps) -> np.ndarray:
-    """``i / n_steps`` for ``i = 0 .. n_steps − 1``: where each training step sits.
+    """``i / n_steps`` for every ``i`` in ``range(n_steps)``: where each training step sits.
 
     Parameters
     ----------

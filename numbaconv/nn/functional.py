@@ -497,7 +497,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 
     Returns
     -------
-    Tensor, shape (N, C, *output_size)
+    Tensor, shape (N, C, output_size[0], output_size[1])
     """
     return _AdaptiveAvgPool2d.apply(_tensor("input", input), output_size=output_size)
 

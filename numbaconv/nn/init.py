@@ -29,7 +29,7 @@ def _fill(tensor: Tensor, values) -> Tensor:
 def calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
     """``(fan_in, fan_out)`` as PyTorch computes them.
 
-    For a weight of shape (out, in, *kernel) — Linear (out, in) or Conv2d
+    For a weight of shape ``(out, in, *kernel)`` — Linear (out, in) or Conv2d
     (out, in/groups, kh, kw) — fan_in = in·prod(kernel), fan_out = out·prod(kernel).
     """
     data = _target("tensor", tensor)

@@ -56,7 +56,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
         Second input (the kernel, unless swapped in ``'valid'`` mode).
     mode : {'full', 'valid', 'same'}, optional
         Output size: ``'full'`` (H1 + H2 - 1, W1 + W2 - 1); ``'valid'``
-        (|H1 - H2| + 1, |W1 - W2| + 1), where one input must be at least as large
+        (abs(H1 - H2) + 1, abs(W1 - W2) + 1), where one input must be at least as large
         as the other in both dimensions (if ``in2`` is the larger the inputs are
         swapped and the result reversed on both axes, as in SciPy); ``'same'``
         (H1, W1), centred as SciPy centres it.
