@@ -163,6 +163,29 @@ def test_stride1_identities_with_scipy():
             np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-12)
 
 
+def test_large_images_cut_into_row_tiles_match_references():
+    """One image whose column matrix exceeds the kernel's workspace is processed in tiles of
+    output rows; forward and both gradients must not notice."""
+    from numbaconv.kernels.cpu.conv import work_split
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 64, 40, 40))
+    w = rng.standard_normal((2, 64, 3, 3))
+    assert work_split(2, 64 * 9, 38, 38)[1] < 38  # really tiled
+    np.testing.assert_allclose(conv2d(x, w), naive.conv2d(x, w), rtol=1e-10, atol=1e-10)
+    ref = naive.conv2d(x, w, stride=(2, 2), padding=(1, 1, 1, 1))
+    np.testing.assert_allclose(conv2d(x, w, stride=2, padding=1), ref, rtol=1e-10, atol=1e-10)
+    gy = rng.standard_normal((2, 2, 38, 38))
+    gx = conv2d_grad_input(x.shape, w, gy)
+    gw = conv2d_grad_weight(x, w.shape, gy)
+    for n, c in [(0, 0), (1, 63), (1, 17)]:
+        ref = sum(signal.convolve2d(gy[n, o], w[o, c], mode="full") for o in range(2))
+        np.testing.assert_allclose(gx[n, c], ref, rtol=1e-10, atol=1e-10)
+    for o, c in [(0, 0), (1, 40)]:
+        ref = sum(signal.correlate2d(x[n, c], gy[n, o], mode="valid") for n in range(2))
+        np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-10)
+
+
 def test_stride_that_leaves_input_rows_unused():
     # 8 rows, kernel 3, stride 3: outputs read rows 0..5 only; rows 6-7 get zero gradient.
     rng = np.random.default_rng(4)

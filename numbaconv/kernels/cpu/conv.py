@@ -6,7 +6,8 @@ Every launcher takes C-contiguous arrays of one float dtype, the top/left paddin
 how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 
 Method: im2col + GEMM, parallel over chunks of images. Each ``prange`` iteration
-owns a chunk: it unfolds its images into a private column matrix
+owns a chunk: it unfolds its images (a tile of output rows at a time when one image
+is too big for the workspace) into a private column matrix
 ``col[(c, kh, kw), (n, oh, ow)]``, multiplies it with the weight matrix through
 single-threaded BLAS (Numba's ``np.dot``), and writes its own output planes. The
 backward passes reuse the pieces: ``grad_col = W.T @ grad_out`` folded back into
@@ -32,18 +33,25 @@ from numba import prange
 from ..._jit import cpu_helper, cpu_kernel
 from ._blas import single_threaded_blas
 
-# Column-matrix elements per chunk: enough work per chunk to amortise a BLAS call,
-# small enough to stay cache-friendly; _MIN_CHUNKS chunks give every thread work.
-_CHUNK_ELEMENTS = 1 << 20
+# Column-matrix elements per work unit (1 MiB of float32): big enough to amortise a BLAS
+# call, small enough to stay in cache between im2col and the product that reads it.
+_WORKSPACE_ELEMENTS = 1 << 18
 _MIN_CHUNKS = 8
 
 
-def chunk_size(n_batch, k, ohw):
-    """Images per chunk: at least _MIN_CHUNKS chunks when the batch allows, and a
-    column matrix of at most ~_CHUNK_ELEMENTS elements. Depends on shapes only."""
-    by_count = -(-n_batch // _MIN_CHUNKS)
-    by_size = max(1, _CHUNK_ELEMENTS // max(1, k * ohw))
-    return max(1, min(by_count, by_size))
+def work_split(n_batch, k, h_out, w_out):
+    """``(images per chunk, output rows per tile)`` from the shapes alone.
+
+    Chunks of whole images while one image's column matrix fits the workspace (at least
+    ``_MIN_CHUNKS`` chunks when the batch allows, so every thread has work); otherwise
+    one image per chunk, cut into tiles of output rows. Never depends on the thread
+    count, which keeps results identical for any number of threads.
+    """
+    per_image = k * h_out * w_out
+    if per_image <= _WORKSPACE_ELEMENTS:
+        by_count = -(-n_batch // _MIN_CHUNKS)
+        return max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image))), h_out
+    return 1, max(1, min(h_out, _WORKSPACE_ELEMENTS // max(1, k * w_out)))
 
 
 def _first_last_out(size_in, size_out, k_offset, stride, pad):
@@ -62,120 +70,115 @@ def _first_last_out(size_in, size_out, k_offset, stride, pad):
     return lo, hi
 
 
-def _im2col(x, col, n0, nb, c0, sh, sw, ph, pw, dh, dw, kh_size, kw_size, h_out, w_out):
-    """``col[(c, kh, kw), (n, oh, ow)] = x_pad[n0 + n, c0 + c, oh*sh + kh*dh, ow*sw + kw*dw]``."""
+def _im2col(x, col, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
+    """``col[(c, kh, kw), (n, oh - oh0, ow)] = x_pad[n0 + n, c0 + c, oh*sh + kh*dh, ow*sw + kw*dw]``
+    for the output rows ``oh0 <= oh < oh1`` of images ``n0 .. n0 + nb``."""
+    sh, sw, ph, pw, dh, dw = hp
     h_in, w_in = x.shape[2], x.shape[3]
-    ohw = h_out * w_out
+    m = (oh1 - oh0) * w_out
     cin_per_group = col.shape[0] // (kh_size * kw_size)
     for nl in range(nb):
         for c in range(cin_per_group):
             src = x[n0 + nl, c0 + c]
             for kh in range(kh_size):
-                oh_lo, oh_hi = _first_last_out(h_in, h_out, kh * dh, sh, ph)
+                oh_lo, oh_hi = _first_last_out(h_in, oh1, kh * dh, sh, ph)
+                oh_lo = max(oh_lo, oh0)
                 for kw in range(kw_size):
                     ow_lo, ow_hi = _first_last_out(w_in, w_out, kw * dw, sw, pw)
-                    dst = col[(c * kh_size + kh) * kw_size + kw, nl * ohw : (nl + 1) * ohw]
-                    if oh_lo > 0 or oh_hi < h_out or ow_lo > 0 or ow_hi < w_out:
+                    dst = col[(c * kh_size + kh) * kw_size + kw, nl * m : (nl + 1) * m]
+                    if oh_lo > oh0 or oh_hi < oh1 or ow_lo > 0 or ow_hi < w_out:
                         dst[:] = 0  # some taps fall in the zero padding
                     iw0 = kw * dw - pw
                     for oh in range(oh_lo, oh_hi):
                         row = src[oh * sh - ph + kh * dh]
-                        base = oh * w_out
+                        base = (oh - oh0) * w_out
                         for ow in range(ow_lo, ow_hi):
                             dst[base + ow] = row[ow * sw + iw0]
 
 
-def _col2im(col, gx, n0, nb, c0, sh, sw, ph, pw, dh, dw, kh_size, kw_size, h_out, w_out):
-    """Fold ``col`` back: each input pixel sums the column entries that read it."""
+def _col2im_add(col, gx, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
+    """Fold ``col`` back, adding to ``gx``: each input pixel gains the column entries that
+    read it (the caller zeroes the planes once, before the first row tile)."""
+    sh, sw, ph, pw, dh, dw = hp
     h_in, w_in = gx.shape[2], gx.shape[3]
-    ohw = h_out * w_out
+    m = (oh1 - oh0) * w_out
     cin_per_group = col.shape[0] // (kh_size * kw_size)
     for nl in range(nb):
         for c in range(cin_per_group):
             plane = gx[n0 + nl, c0 + c]
-            plane[:, :] = 0
             for kh in range(kh_size):
-                oh_lo, oh_hi = _first_last_out(h_in, h_out, kh * dh, sh, ph)
+                oh_lo, oh_hi = _first_last_out(h_in, oh1, kh * dh, sh, ph)
+                oh_lo = max(oh_lo, oh0)
                 for kw in range(kw_size):
                     ow_lo, ow_hi = _first_last_out(w_in, w_out, kw * dw, sw, pw)
-                    src = col[(c * kh_size + kh) * kw_size + kw, nl * ohw : (nl + 1) * ohw]
+                    src = col[(c * kh_size + kh) * kw_size + kw, nl * m : (nl + 1) * m]
                     iw0 = kw * dw - pw
                     for oh in range(oh_lo, oh_hi):
                         row = plane[oh * sh - ph + kh * dh]
-                        base = oh * w_out
+                        base = (oh - oh0) * w_out
                         for ow in range(ow_lo, ow_hi):
                             row[ow * sw + iw0] += src[base + ow]
 
 
-def _rows_to_planes(rows, bias, out, n0, nb, o0):
-    """``out[n0 + n, o0 + o] = rows[o, (n, oh, ow)] + bias[o0 + o]``."""
-    ohw = out.shape[2] * out.shape[3]
+def _rows_to_planes(rows, bias, out, n0, nb, o0, oh0, oh1):
+    """``out[n0 + n, o0 + o, oh0:oh1] = rows[o, (n, oh - oh0, ow)] + bias[o0 + o]``."""
+    w_out = out.shape[3]
+    m = (oh1 - oh0) * w_out
     for nl in range(nb):
         for o in range(rows.shape[0]):
-            src = rows[o, nl * ohw : (nl + 1) * ohw]
-            dst = out[n0 + nl, o0 + o].reshape(ohw)
+            src = rows[o, nl * m : (nl + 1) * m]
+            dst = out[n0 + nl, o0 + o].reshape(out.shape[2] * w_out)[oh0 * w_out : oh1 * w_out]
             b = bias[o0 + o]
-            for i in range(ohw):
+            for i in range(m):
                 dst[i] = src[i] + b
 
 
-def _planes_to_rows(planes, rows, n0, nb, o0):
-    """``rows[o, (n, oh, ow)] = planes[n0 + n, o0 + o]``: the inverse layout change."""
-    ohw = planes.shape[2] * planes.shape[3]
+def _planes_to_rows(planes, rows, n0, nb, o0, oh0, oh1):
+    """``rows[o, (n, oh - oh0, ow)] = planes[n0 + n, o0 + o, oh0:oh1]``: the inverse."""
+    w_out = planes.shape[3]
+    m = (oh1 - oh0) * w_out
     for nl in range(nb):
         for o in range(rows.shape[0]):
-            rows[o, nl * ohw : (nl + 1) * ohw] = planes[n0 + nl, o0 + o].reshape(ohw)
+            src = planes[n0 + nl, o0 + o].reshape(planes.shape[2] * w_out)
+            rows[o, nl * m : (nl + 1) * m] = src[oh0 * w_out : oh1 * w_out]
 
 
 _first_last_out = cpu_helper(_first_last_out)
 _im2col = cpu_helper(_im2col)
-_col2im = cpu_helper(_col2im)
+_col2im_add = cpu_helper(_col2im_add)
 _rows_to_planes = cpu_helper(_rows_to_planes)
 _planes_to_rows = cpu_helper(_planes_to_rows)
 
 
-def _conv2d_forward(x, w, b, out, sh, sw, ph, pw, dh, dw, groups, chunk):
+def _conv2d_forward(x, w, b, out, hp, groups, chunk, tile):
     n_batch = x.shape[0]
     n_out, cin_per_group, kh_size, kw_size = w.shape
     h_out, w_out = out.shape[2], out.shape[3]
     out_per_group = n_out // groups
-    ohw = h_out * w_out
     k = cin_per_group * kh_size * kw_size
     w2 = w.reshape(n_out, k)
     for ci in prange(-(-n_batch // chunk)):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col = np.empty((k, nb * ohw), x.dtype)
-        rows = np.empty((out_per_group, nb * ohw), x.dtype)
-        for g in range(groups):
-            o0 = g * out_per_group
-            _im2col(
-                x,
-                col,
-                n0,
-                nb,
-                g * cin_per_group,
-                sh,
-                sw,
-                ph,
-                pw,
-                dh,
-                dw,
-                kh_size,
-                kw_size,
-                h_out,
-                w_out,
-            )
-            np.dot(w2[o0 : o0 + out_per_group], col, rows)
-            _rows_to_planes(rows, b, out, n0, nb, o0)
+        col_buf = np.empty(k * nb * tile * w_out, x.dtype)
+        row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
+        for oh0 in range(0, h_out, tile):
+            oh1 = min(h_out, oh0 + tile)
+            m = nb * (oh1 - oh0) * w_out
+            col = col_buf[: k * m].reshape(k, m)
+            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+            for g in range(groups):
+                o0 = g * out_per_group
+                _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
+                np.dot(w2[o0 : o0 + out_per_group], col, rows)
+                _rows_to_planes(rows, b, out, n0, nb, o0, oh0, oh1)
 
 
-def _conv2d_grad_input(gy, w, gx, sh, sw, ph, pw, dh, dw, groups, chunk):
+def _conv2d_grad_input(gy, w, gx, hp, groups, chunk, tile):
     n_batch = gx.shape[0]
     n_out, cin_per_group, kh_size, kw_size = w.shape
     h_out, w_out = gy.shape[2], gy.shape[3]
     out_per_group = n_out // groups
-    ohw = h_out * w_out
     k = cin_per_group * kh_size * kw_size
     # W.T per group, contiguous, so every chunk's BLAS call sees plain C arrays.
     w_t = np.empty((groups, k, out_per_group), w.dtype)
@@ -185,67 +188,47 @@ def _conv2d_grad_input(gy, w, gx, sh, sw, ph, pw, dh, dw, groups, chunk):
     for ci in prange(-(-n_batch // chunk)):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col = np.empty((k, nb * ohw), gy.dtype)
-        rows = np.empty((out_per_group, nb * ohw), gy.dtype)
-        for g in range(groups):
-            _planes_to_rows(gy, rows, n0, nb, g * out_per_group)
-            np.dot(w_t[g], rows, col)
-            _col2im(
-                col,
-                gx,
-                n0,
-                nb,
-                g * cin_per_group,
-                sh,
-                sw,
-                ph,
-                pw,
-                dh,
-                dw,
-                kh_size,
-                kw_size,
-                h_out,
-                w_out,
-            )
+        gx[n0 : n0 + nb] = 0
+        col_buf = np.empty(k * nb * tile * w_out, gy.dtype)
+        row_buf = np.empty(out_per_group * nb * tile * w_out, gy.dtype)
+        for oh0 in range(0, h_out, tile):
+            oh1 = min(h_out, oh0 + tile)
+            m = nb * (oh1 - oh0) * w_out
+            col = col_buf[: k * m].reshape(k, m)
+            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+            for g in range(groups):
+                _planes_to_rows(gy, rows, n0, nb, g * out_per_group, oh0, oh1)
+                np.dot(w_t[g], rows, col)
+                _col2im_add(
+                    col, gx, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out
+                )
 
 
-def _conv2d_grad_weight(x, gy, gw, sh, sw, ph, pw, dh, dw, groups, chunk):
+def _conv2d_grad_weight(x, gy, gw, hp, groups, chunk, tile):
     n_batch = x.shape[0]
     n_out, cin_per_group, kh_size, kw_size = gw.shape
     h_out, w_out = gy.shape[2], gy.shape[3]
     out_per_group = n_out // groups
-    ohw = h_out * w_out
     k = cin_per_group * kh_size * kw_size
     n_chunks = -(-n_batch // chunk)
-    partial = np.empty((n_chunks, n_out, k), x.dtype)
+    partial = np.zeros((n_chunks, n_out, k), x.dtype)
     for ci in prange(n_chunks):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col = np.empty((k, nb * ohw), x.dtype)
-        rows = np.empty((out_per_group, nb * ohw), x.dtype)
-        part = np.empty((out_per_group, k), x.dtype)
-        for g in range(groups):
-            o0 = g * out_per_group
-            _im2col(
-                x,
-                col,
-                n0,
-                nb,
-                g * cin_per_group,
-                sh,
-                sw,
-                ph,
-                pw,
-                dh,
-                dw,
-                kh_size,
-                kw_size,
-                h_out,
-                w_out,
-            )
-            _planes_to_rows(gy, rows, n0, nb, o0)
-            np.dot(rows, col.T, part)
-            partial[ci, o0 : o0 + out_per_group] = part
+        col_buf = np.empty(k * nb * tile * w_out, x.dtype)
+        row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
+        product = np.empty((out_per_group, k), x.dtype)
+        for oh0 in range(0, h_out, tile):
+            oh1 = min(h_out, oh0 + tile)
+            m = nb * (oh1 - oh0) * w_out
+            col = col_buf[: k * m].reshape(k, m)
+            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+            for g in range(groups):
+                o0 = g * out_per_group
+                _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
+                _planes_to_rows(gy, rows, n0, nb, o0, oh0, oh1)
+                np.dot(rows, col.T, product)
+                partial[ci, o0 : o0 + out_per_group] += product
     # Merge the per-chunk partials in chunk order (not thread order): deterministic.
     gw2 = gw.reshape(n_out, k)
     gw2[:, :] = 0
@@ -270,11 +253,9 @@ _conv2d_grad_weight = cpu_kernel(_conv2d_grad_weight)
 _conv2d_grad_bias = cpu_kernel(_conv2d_grad_bias)
 
 
-def _chunk(batch_array, weight_shape, spatial_out):
+def _split(batch, weight_shape, out_hw):
     cin_per_group, kh, kw = weight_shape[1:]
-    return chunk_size(
-        batch_array.shape[0], cin_per_group * kh * kw, spatial_out[0] * spatial_out[1]
-    )
+    return work_split(batch.shape[0], cin_per_group * kh * kw, out_hw[0], out_hw[1])
 
 
 def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
@@ -283,26 +264,26 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,), out (N, O, OH, OW), all one dtype;
     ``padding`` is the (top, left) padding.
     """
-    chunk = _chunk(x, weight.shape, out.shape[2:])
+    chunk, tile = _split(x, weight.shape, out.shape[2:])
     with single_threaded_blas():
-        _conv2d_forward(x, weight, bias, out, *stride, *padding, *dilation, groups, chunk)
+        _conv2d_forward(x, weight, bias, out, (*stride, *padding, *dilation), groups, chunk, tile)
 
 
 def conv2d_grad_input(grad_output, weight, grad_input, stride, padding, dilation, groups):
     """Gradient with respect to x, written into ``grad_input`` (N, C, H, W)."""
-    chunk = _chunk(grad_input, weight.shape, grad_output.shape[2:])
+    chunk, tile = _split(grad_input, weight.shape, grad_output.shape[2:])
     with single_threaded_blas():
         _conv2d_grad_input(
-            grad_output, weight, grad_input, *stride, *padding, *dilation, groups, chunk
+            grad_output, weight, grad_input, (*stride, *padding, *dilation), groups, chunk, tile
         )
 
 
 def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, groups):
     """Gradient with respect to the weight, written into ``grad_weight`` (O, C/groups, KH, KW)."""
-    chunk = _chunk(x, grad_weight.shape, grad_output.shape[2:])
+    chunk, tile = _split(x, grad_weight.shape, grad_output.shape[2:])
     with single_threaded_blas():
         _conv2d_grad_weight(
-            x, grad_output, grad_weight, *stride, *padding, *dilation, groups, chunk
+            x, grad_output, grad_weight, (*stride, *padding, *dilation), groups, chunk, tile
         )
 
 
