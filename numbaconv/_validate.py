@@ -21,7 +21,8 @@ from . import _backend
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
+    """Short text for an error message: shape and dtype for arrays, a clipped repr otherwise."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     if _backend.is_device_array(value):
@@ -56,7 +57,7 @@ def as_array(name: str, value):
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like, got {_describe(value)}") from exc
+        raise TypeError(f"{name} must be array-like, got {describe(value)}") from exc
     kind = arr.dtype.kind
     if kind in "biu":
         return arr.astype(np.float64)
@@ -102,7 +103,7 @@ def check_shape(name: str, arr: np.ndarray, expected: tuple, why: str) -> None:
 def integer(name: str, value, *, minimum: int | None = None) -> int:
     """A Python int from an int-like scalar; bools, floats and NaN are refused."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -114,14 +115,14 @@ def int_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(value)
         if len(items) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {_describe(value)}")
+            raise ValueError(f"{name} must be an int or a pair of ints, got {describe(value)}")
         try:
             return (
                 integer(name, items[0], minimum=minimum),
                 integer(name, items[1], minimum=minimum),
             )
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{exc} (in {name}={_describe(value)})") from None
+            raise type(exc)(f"{exc} (in {name}={describe(value)})") from None
     return (integer(name, value, minimum=minimum),) * 2
 
 
@@ -147,20 +148,27 @@ def pool_output_size(
 
 def boolean(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
     return bool(value)
 
 
-def finite_number(name: str, value) -> float:
+def finite_number(name: str, value, *, minimum=None, maximum=None) -> float:
+    """A finite Python float, optionally within ``[minimum, maximum]``; bools are refused."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
+    if maximum is not None and minimum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
 def choice(name: str, value, options: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {_describe(value)}")
+        raise ValueError(f"{name} must be one of {options}, got {describe(value)}")
     return value

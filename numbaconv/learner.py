@@ -17,8 +17,6 @@ batch-norm running statistics) stay as they were before that batch.
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 import os
 import pathlib
 import warnings
@@ -27,6 +25,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import serialization
+from ._validate import describe as _describe
+from ._validate import finite_number, integer
 from .autograd import Tensor, no_grad
 from .callbacks.core import (
     Callback,
@@ -51,28 +51,6 @@ from .schedule import one_cycle_schedules
 __all__ = ["Learner", "NonFiniteLossError", "SummaryText"]
 
 _OPT_PREFIX = "opt::"
-
-
-def _describe(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _positive_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _learning_rate(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -188,9 +166,9 @@ class Learner:
         self.model = model
         self.loss_func = loss_func
         self.opt_func = opt_func
-        self.lr = _learning_rate("lr", lr)
+        self.lr = finite_number("lr", lr, minimum=0)
         self.metrics = self._metric_list(metrics)
-        self.wd = None if wd is None else _learning_rate("wd", wd)
+        self.wd = None if wd is None else finite_number("wd", wd, minimum=0)
         if not isinstance(wd_bn_bias, (bool, np.bool_)):
             raise TypeError(f"wd_bn_bias must be True or False, got {_describe(wd_bn_bias)}")
         self.wd_bn_bias = bool(wd_bn_bias)
@@ -229,7 +207,7 @@ class Learner:
     def _moms(name, moms):
         if isinstance(moms, (str, bytes)) or not hasattr(moms, "__len__") or len(moms) != 3:
             raise ValueError(f"{name} must be three numbers (start, middle, end), got {moms!r}")
-        return tuple(_learning_rate(f"{name}[{i}]", m) for i, m in enumerate(moms))
+        return tuple(finite_number(f"{name}[{i}]", m, minimum=0) for i, m in enumerate(moms))
 
     @staticmethod
     def _as_cb_list(cbs) -> list:
@@ -374,8 +352,8 @@ class Learner:
         NonFiniteLossError
             A training loss or gradient is NaN or Inf (the weights stay as before that batch).
         """
-        n_epoch = _positive_int("n_epoch", n_epoch, 1)
-        start_epoch = _positive_int("start_epoch", start_epoch, 0)
+        n_epoch = integer("n_epoch", n_epoch, minimum=1)
+        start_epoch = integer("start_epoch", start_epoch, minimum=0)
         if start_epoch >= n_epoch:
             raise ValueError(
                 f"start_epoch must be < n_epoch ({n_epoch}), got {start_epoch}: nothing to train"
@@ -386,7 +364,7 @@ class Learner:
                 self.create_opt()
             wd = self.wd if wd is None else wd
             if wd is not None:
-                self.opt.set_hyper(self._wd_hyper(), _learning_rate("wd", wd))
+                self.opt.set_hyper(self._wd_hyper(), finite_number("wd", wd, minimum=0))
             self.opt.set_hyper("lr", lr)
             self.opt.zero_grad()
             self.n_epoch = n_epoch
@@ -434,7 +412,7 @@ class Learner:
         cbs, reset_opt, start_epoch
             As in :meth:`fit`.
         """
-        lr_max = self.lr if lr_max is None else _learning_rate("lr_max", lr_max)
+        lr_max = self.lr if lr_max is None else finite_number("lr_max", lr_max, minimum=0)
         moms = self.moms if moms is None else self._moms("moms", moms)
         lr_fn, mom_fn = one_cycle_schedules(
             lr_max, div=div, div_final=div_final, pct_start=pct_start, moms=moms

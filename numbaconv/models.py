@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import boolean as _flag
 from ._validate import integer
 from .nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 
@@ -34,12 +35,6 @@ def _generator(rng=None, seed=None):
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator or None, got {rng!r}")
     return rng
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def conv(ni, nf, ks=3, act=True, bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32):

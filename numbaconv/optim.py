@@ -15,57 +15,28 @@ biases and batch-norm parameters are not decayed, as fastai's ``wd_bn_bias=False
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from . import _backend
+from ._validate import boolean as _flag
+from ._validate import describe as _describe
+from ._validate import finite_number
 
 __all__ = ["SGD", "Adam", "Optimizer", "split_bn_bias"]
 
 
-def _describe(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _real(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _non_negative(name: str, value) -> float:
-    value = _real(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _unit_interval(name: str, value) -> float:
     """A value in [0, 1): the moving-average coefficients (betas)."""
-    value = _real(name, value)
+    value = finite_number(name, value)
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
 
 
 def _closed_unit_interval(name: str, value) -> float:
-    value = _real(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
-    return bool(value)
+    return finite_number(name, value, minimum=0, maximum=1)
 
 
 class ParamState:
@@ -320,10 +291,10 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hypers(self, group: dict) -> None:
-        _non_negative("lr", group["lr"])
-        momentum = _non_negative("momentum", group["momentum"])
+        finite_number("lr", group["lr"], minimum=0)
+        momentum = finite_number("momentum", group["momentum"], minimum=0)
         dampening = _closed_unit_interval("dampening", group["dampening"])
-        _non_negative("weight_decay", group["weight_decay"])
+        finite_number("weight_decay", group["weight_decay"], minimum=0)
         if _flag("nesterov", group["nesterov"]) and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"nesterov=True needs momentum > 0 and dampening == 0, got momentum={momentum} "
@@ -427,11 +398,11 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hypers(self, group: dict) -> None:
-        _non_negative("lr", group["lr"])
+        finite_number("lr", group["lr"], minimum=0)
         _unit_interval("mom", group["mom"])
         _unit_interval("sqr_mom", group["sqr_mom"])
-        _non_negative("eps", group["eps"])
-        _non_negative("wd", group["wd"])
+        finite_number("eps", group["eps"], minimum=0)
+        finite_number("wd", group["wd"], minimum=0)
         _flag("decouple_wd", group["decouple_wd"])
 
     def _update(self, group, state, data, grad):

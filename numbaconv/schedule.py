@@ -9,11 +9,12 @@ module only computes the values (see :func:`schedule_values`).
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Mapping
 
 import numpy as np
+
+from ._validate import finite_number
 
 __all__ = [
     "combined_cos",
@@ -22,22 +23,6 @@ __all__ = [
     "schedule_values",
     "training_positions",
 ]
-
-
-def _real(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _fraction(name: str, value) -> float:
-    value = _real(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
 
 
 def _positions(pos):
@@ -84,8 +69,8 @@ def sched_cos(start, end, pos):
     float or numpy.ndarray of float64
         A float for a scalar ``pos``, else an array of ``pos``'s shape.
     """
-    start = _real("start", start)
-    end = _real("end", end)
+    start = finite_number("start", start)
+    end = finite_number("end", end)
     arr, scalar = _positions(pos)
     values = _lerp(start, end, _cos_weight(arr))
     return float(values) if scalar else values
@@ -112,10 +97,10 @@ def combined_cos(pct, start, middle, end) -> Callable:
     callable
         ``f(pos)`` for a float or an array of positions in [0, 1] (see :func:`sched_cos`).
     """
-    pct = _fraction("pct", pct)
-    start = _real("start", start)
-    middle = _real("middle", middle)
-    end = _real("end", end)
+    pct = finite_number("pct", pct, minimum=0, maximum=1)
+    start = finite_number("start", start)
+    middle = finite_number("middle", middle)
+    end = finite_number("end", end)
 
     def schedule(pos):
         arr, scalar = _positions(pos)
@@ -160,20 +145,20 @@ def one_cycle_schedules(
     (lr_fn, mom_fn) : tuple of callables
         Functions of a float or an array of positions in [0, 1].
     """
-    lr_max = _real("lr_max", lr_max)
+    lr_max = finite_number("lr_max", lr_max)
     if lr_max < 0:
         raise ValueError(f"lr_max must be >= 0, got {lr_max}")
-    div = _real("div", div)
-    div_final = _real("div_final", div_final)
+    div = finite_number("div", div)
+    div_final = finite_number("div_final", div_final)
     for name, value in (("div", div), ("div_final", div_final)):
         if value <= 0:
             raise ValueError(f"{name} must be > 0, got {value}")
-    pct_start = _fraction("pct_start", pct_start)
+    pct_start = finite_number("pct_start", pct_start, minimum=0, maximum=1)
     if moms is None:
         moms = (0.95, 0.85, 0.95)
     if isinstance(moms, (str, bytes)) or not hasattr(moms, "__len__") or len(moms) != 3:
         raise ValueError(f"moms must be three numbers (start, middle, end), got {moms!r}")
-    mom_values = [_real(f"moms[{i}]", m) for i, m in enumerate(moms)]
+    mom_values = [finite_number(f"moms[{i}]", m) for i, m in enumerate(moms)]
     lr_fn = combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final)
     mom_fn = combined_cos(pct_start, *mom_values)
     return lr_fn, mom_fn

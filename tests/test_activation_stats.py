@@ -13,6 +13,8 @@ from numbaconv.callbacks import ActivationStats, Callback
 from numbaconv.learner import Learner
 from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 
+from .loaders import TinyDLs
+
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
@@ -24,22 +26,6 @@ PIXELS = np.array(
 # Bins of width 0.25 by hand: 0.0, 0.05, 0.1 → 0; 0.25, 0.3 → 1; 2.5 → 10; 4.0 → 16;
 # 9.99, 10.0 → 39; -1, 10.5, 25 dropped.
 EXPECTED_HIST = dict.fromkeys(range(40), 0) | {0: 3, 1: 2, 10: 1, 16: 1, 39: 2}
-
-
-class ListLoader:
-    def __init__(self, batches):
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
-
-
-class TinyDLs:
-    def __init__(self, train, valid):
-        self.train, self.valid = ListLoader(train), ListLoader(valid)
 
 
 def identity_conv_model():

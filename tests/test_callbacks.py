@@ -23,26 +23,10 @@ from numbaconv.metrics import accuracy
 from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 from numbaconv.schedule import one_cycle_schedules
 
+from .loaders import TinyDLs
+
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-
-
-class ListLoader:
-    """The same list of (x, y) batches every epoch."""
-
-    def __init__(self, batches):
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
-
-
-class TinyDLs:
-    def __init__(self, train, valid):
-        self.train, self.valid = ListLoader(train), ListLoader(valid)
 
 
 def tiny_batches(sizes, seed):

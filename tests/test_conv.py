@@ -166,12 +166,12 @@ def test_stride1_identities_with_scipy():
 def test_large_images_cut_into_row_tiles_match_references():
     """One image whose column matrix exceeds the kernel's workspace is processed in tiles of
     output rows; forward and both gradients must not notice."""
-    from numbaconv.kernels.cpu.conv import work_split
+    from numbaconv.kernels.cpu.conv import _work_split
 
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 64, 40, 40))
     w = rng.standard_normal((2, 64, 3, 3))
-    assert work_split(2, 64 * 9, 38, 38)[1] < 38  # really tiled
+    assert _work_split(2, 64 * 9, 38, 38)[1] < 38  # really tiled
     np.testing.assert_allclose(conv2d(x, w), naive.conv2d(x, w), rtol=1e-10, atol=1e-10)
     ref = naive.conv2d(x, w, stride=(2, 2), padding=(1, 1, 1, 1))
     np.testing.assert_allclose(conv2d(x, w, stride=2, padding=1), ref, rtol=1e-10, atol=1e-10)

@@ -19,16 +19,7 @@ from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 from numbaconv.nn import functional as F
 from numbaconv.optim import SGD
 
-
-class ListLoader:
-    def __init__(self, batches):
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self):
-        return len(self.batches)
+from .loaders import ListLoader
 
 
 class EpochLoader:

@@ -17,17 +17,11 @@ import numpy as np
 from .. import _backend
 from .. import random as nc_random
 from .._validate import boolean, integer
+from .._validate import describe as _describe
 
 __all__ = ["DataLoader", "DataLoaders", "Normalize"]
 
 _STD_EPSILON = 1e-7  # fastai's Normalize.setups adds this to the estimated std
-
-
-def _describe(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Normalize:

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .._validate import describe as _describe
+
 __all__ = ["show_batch", "show_image"]
 
 
@@ -21,13 +23,6 @@ def _pyplot():
             'drawing images needs matplotlib, which is not installed: pip install "numbaconv[plot]"'
         ) from exc
     return plt
-
-
-def _describe(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _to_numpy(value) -> np.ndarray:

@@ -22,7 +22,8 @@ import warnings
 import numpy as np
 
 from .. import _backend
-from .._validate import _describe, as_array
+from .._validate import as_array
+from .._validate import describe as _describe
 from ..kernels.cpu.correlate import BOUNDARY_FILL, BOUNDARY_SYMM, BOUNDARY_WRAP
 
 _MODES = ("valid", "same", "full")

@@ -39,7 +39,7 @@ _WORKSPACE_ELEMENTS = 1 << 18
 _MIN_CHUNKS = 8
 
 
-def work_split(n_batch, k, h_out, w_out):
+def _work_split(n_batch, k, h_out, w_out):
     """``(images per chunk, output rows per tile)`` from the shapes alone.
 
     Chunks of whole images while one image's column matrix fits the workspace (at least
@@ -255,7 +255,7 @@ _conv2d_grad_bias = cpu_kernel(_conv2d_grad_bias)
 
 def _split(batch, weight_shape, out_hw):
     cin_per_group, kh, kw = weight_shape[1:]
-    return work_split(batch.shape[0], cin_per_group * kh * kw, out_hw[0], out_hw[1])
+    return _work_split(batch.shape[0], cin_per_group * kh * kw, out_hw[0], out_hw[1])
 
 
 def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
