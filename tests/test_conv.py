@@ -186,6 +186,36 @@ def test_large_images_cut_into_row_tiles_match_references():
         np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-10)
 
 
+@settings(max_examples=30, deadline=None)
+@given(conv_configs(max_batch=1), st.integers(64, 75))
+def test_batch_innermost_chunks_match_image_major_path(cfg, n):
+    """Chunks of 8+ small images run with the batch innermost (a different im2col layout);
+    forward must match the SciPy-built reference, and both gradients the image-major path
+    (checked against finite differences above) run on the same chunks."""
+    from numbaconv.kernels.cpu import conv as kernels
+
+    cfg["x_shape"] = (n, *cfg["x_shape"][1:])
+    assume(_fits(cfg))
+    x, w, b = _arrays(cfg)
+    hyper = _hyper(cfg)
+    y = conv2d(x, w, b, **hyper)
+    np.testing.assert_allclose(y, _reference(cfg, x, w, b), rtol=1e-10, atol=1e-10)
+    chunk, tile, batch_inner = kernels._split(x, w.shape, y.shape[2:])
+    assert batch_inner and tile == y.shape[2]
+    gy = np.random.default_rng(cfg["seed"] + 1).standard_normal(y.shape)
+    top, _, left, _ = _naive_padding(cfg)
+    hp = (*cfg["stride"], top, left, *cfg["dilation"])
+    gx_ref, gw_ref = np.empty_like(x), np.empty_like(w)
+    kernels._conv2d_grad_input(gy, w, gx_ref, hp, cfg["groups"], chunk, tile, False)
+    kernels._conv2d_grad_weight(x, gy, gw_ref, hp, cfg["groups"], chunk, tile, False)
+    np.testing.assert_allclose(
+        conv2d_grad_input(x.shape, w, gy, **hyper), gx_ref, rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        conv2d_grad_weight(x, w.shape, gy, **hyper), gw_ref, rtol=1e-10, atol=1e-10
+    )
+
+
 def test_stride_that_leaves_input_rows_unused():
     # 8 rows, kernel 3, stride 3: outputs read rows 0..5 only; rows 6-7 get zero gradient.
     rng = np.random.default_rng(4)
@@ -268,11 +298,12 @@ def test_nan_and_inf_propagate_like_the_reference():
     np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10)
 
 
-def test_results_identical_across_thread_counts():
+@pytest.mark.parametrize("batch", [4, 70])  # image-major chunks; batch-innermost chunks
+def test_results_identical_across_thread_counts(batch):
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((4, 4, 12, 12)).astype(np.float32)
+    x = rng.standard_normal((batch, 4, 12, 12)).astype(np.float32)
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((4, 6, 6, 6)).astype(np.float32)
+    gy = rng.standard_normal((batch, 6, 6, 6)).astype(np.float32)
     hyper = dict(stride=2, padding=1, groups=2)
     before = numba.get_num_threads()
     results = []
