@@ -402,13 +402,12 @@ def _conv2d_grad_weight(x, gy, gw, hp, groups, chunk, tile, batch_inner):
 
 
 def _conv2d_grad_bias(gy, gb):
-    n_batch, n_out, h_out, w_out = gy.shape
+    n_batch, n_out, plane = gy.shape
     for o in prange(n_out):
         acc = 0.0  # float64: the sum runs over N*OH*OW terms
         for n in range(n_batch):
-            for oh in range(h_out):
-                for ow in range(w_out):
-                    acc += gy[n, o, oh, ow]
+            for i in range(plane):
+                acc += gy[n, o, i]
         gb[o] = acc
 
 
@@ -474,4 +473,5 @@ def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, g
 
 def conv2d_grad_bias(grad_output, grad_bias):
     """Gradient with respect to the bias: ``grad_output`` summed over N, OH, OW, into (O,)."""
-    _conv2d_grad_bias(grad_output, grad_bias)
+    n, o, h, w = grad_output.shape
+    _conv2d_grad_bias(grad_output.reshape(n, o, h * w), grad_bias)  # one flat loop per plane
