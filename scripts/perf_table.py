@@ -14,9 +14,11 @@ Peers are found two ways:
 
 Usage::
 
-    python scripts/perf_table.py [--results-dir benchmarks/results] [--machine NAME] [--commit HASH]
+    python scripts/perf_table.py [--results-dir .asv/results] [--machine NAME] [--commit HASH]
 
-prints a Markdown table per machine for its newest results file (or the given commit). It exits
+prints a Markdown table per machine for its newest results file (or the given commit). asv
+writes its results to ``.asv/results`` (git-ignored, the default here); the run the docs show is
+a copy kept in git under ``benchmarks/published`` (``--results-dir benchmarks/published``). It exits
 with status 1 when there are no results to read. Skipped or failed rows (no PyTorch, no GPU) are
 left out; nothing is estimated or filled in.
 """
@@ -212,7 +214,7 @@ def tables(results_dir: Path, machine: str | None = None, commit: str | None = N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results-dir", default="benchmarks/results", type=Path)
+    parser.add_argument("--results-dir", default=".asv/results", type=Path)
     parser.add_argument("--machine", default=None, help="one machine (default: all)")
     parser.add_argument("--commit", default=None, help="a commit hash prefix (default: newest)")
     args = parser.parse_args(argv)
