@@ -26,6 +26,7 @@ def warmup(dtypes=(np.float32, np.float64)) -> None:
         ops.conv2d_grad_input(x.shape, w, y, padding=1, groups=2)
         ops.conv2d_grad_weight(x, w.shape, y, padding=1, groups=2)
         ops.conv2d_grad_bias(y)
+        ops.relu_grad(y, ops.relu(y))
         p = ops.max_pool2d(x, 2)
         ops.max_pool2d_grad(p, x, 2)
         a = ops.avg_pool2d(x, 2)

@@ -33,6 +33,8 @@ OP_MODULES = {
     "convolve2d": "numbaconv.ops.correlate",
     "batch_norm": "numbaconv.ops.norm",
     "batch_norm_grad": "numbaconv.ops.norm",
+    "relu": "numbaconv.ops.activation",
+    "relu_grad": "numbaconv.ops.activation",
 }
 PUBLIC_OPS = tuple(OP_MODULES)
 
@@ -291,9 +293,27 @@ def _batch_norm_cases() -> list[Case]:
     return cases
 
 
+# --- activation --------------------------------------------------------------------------
+
+
+def _activation_cases() -> list[Case]:
+    # (label, shape): 2 * 3 * 5 * 4 = 120 elements is more than the simulator's 3 blocks of 7
+    # threads, so every thread runs several grid-stride rounds; 13 leaves a partial round.
+    shapes = (("2d", (3, 5)), ("4d-several-rounds", (2, 3, 5, 4)), ("odd-size", (13,)))
+    cases = []
+    for label, shape in shapes:
+        cases += [
+            Case("relu", label, (Arr(shape),)),
+            # A standard normal "output" is negative in about half the places: both branches.
+            Case("relu_grad", label, (Arr(shape), Arr(shape))),
+        ]
+    return cases
+
+
 CASES: list[Case] = [
     *(case for cfg in CONV_CONFIGS for case in _conv_cases(cfg)),
     *_pool_cases(),
     *_correlate_cases(),
     *_batch_norm_cases(),
+    *_activation_cases(),
 ]

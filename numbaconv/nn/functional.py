@@ -3,9 +3,10 @@
 Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
 Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
 validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
-module only wires those array functions into the graph. Activations and losses are written once
-against the array namespace (:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA
-kernels on the device.
+module only wires those array functions into the graph. ReLU on float arrays runs the fused
+:mod:`numbaconv.ops.activation` kernels (one pass each way: it is on every layer of the training
+step). The other activations and the losses are written once against the array namespace
+(:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA kernels on the device.
 """
 
 from __future__ import annotations
@@ -61,16 +62,34 @@ def _dim(name: str, dim, ndim: int) -> int:
 
 
 # ---------------------------------------------------------------- activations
+def _activation_ops():
+    from ..ops import activation
+
+    return activation
+
+
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class _ReLU(Function):
     def forward(self, x):
+        x = _xp.asarray(x)
+        self.fused = x.dtype in _KERNEL_FLOATS
+        if self.fused:
+            # One kernel pass each way; backward needs only the output (y > 0 iff x > 0).
+            y = _activation_ops().relu(x)
+            self.save_for_backward(y)
+            return y
         self.save_for_backward(x)
         # np.maximum propagates NaN, as torch.relu does.
-        return namespace(x).maximum(x, np.zeros((), dtype=_xp.asarray(x).dtype))
+        return namespace(x).maximum(x, np.zeros((), dtype=x.dtype))
 
     def backward(self, grad):
-        (x,) = self.saved_tensors
+        (saved,) = self.saved_tensors
+        if self.fused:
+            return _activation_ops().relu_grad(grad, saved)
         xp = namespace(grad)
-        return xp.multiply(grad, xp.greater(x, 0))
+        return xp.multiply(grad, xp.greater(saved, 0))
 
 
 def relu(input) -> Tensor:

@@ -5,6 +5,7 @@ C-contiguous float32/float64 arrays and calls a kernel launcher; none loops
 over pixels.
 """
 
+from .activation import relu, relu_grad
 from .conv import (
     conv2d,
     conv2d_grad_bias,
@@ -37,4 +38,6 @@ __all__ = [
     "correlate2d",
     "max_pool2d",
     "max_pool2d_grad",
+    "relu",
+    "relu_grad",
 ]
