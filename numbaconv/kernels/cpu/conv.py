@@ -63,6 +63,20 @@ def _work_split(n_batch, k, h_out, w_out):
     return 1, max(1, min(h_out, _WORKSPACE_ELEMENTS // max(1, k * w_out)))
 
 
+def _copy(src, dst):
+    """``dst[:len(src)] = src``. Loops written this way, over an index from 0 into views,
+    vectorise: with an offset index (``dst[j + i]``) Numba must check every index for
+    negative wraparound, and that check kept LLVM from vectorising the copies."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+def _add(src, dst):
+    """``dst += src[:len(dst)]``, written as :func:`_copy` for the same reason."""
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
 def _first_last_out(size_in, size_out, k_offset, stride, pad):
     """Output positions ``[lo, hi)`` whose input coordinate ``o*stride - pad + k_offset``
     falls inside ``[0, size_in)``."""
@@ -110,12 +124,11 @@ def _im2col(x, col, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
                     dst = col[(c * kh_size + kh) * kw_size + kw, nl * m : (nl + 1) * m]
                     if oh_lo > oh0 or oh_hi < oh1 or ow_lo > 0 or ow_hi < w_out:
                         dst[:] = 0  # some taps fall in the zero padding
-                    iw0 = kw * dw - pw
+                    iw_lo = ow_lo * sw + kw * dw - pw
+                    iw_hi = iw_lo + (ow_hi - ow_lo - 1) * sw + 1
                     for oh in range(oh_lo, oh_hi):
-                        row = src[oh * sh - ph + kh * dh]
                         base = (oh - oh0) * w_out
-                        for ow in range(ow_lo, ow_hi):
-                            dst[base + ow] = row[ow * sw + iw0]
+                        _copy(src[oh * sh - ph + kh * dh, iw_lo:iw_hi:sw], dst[base + ow_lo :])
 
 
 def _col2im_add(col, gx, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
@@ -134,12 +147,11 @@ def _col2im_add(col, gx, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
                 for kw in range(kw_size):
                     ow_lo, ow_hi = _first_last_out(w_in, w_out, kw * dw, sw, pw)
                     src = col[(c * kh_size + kh) * kw_size + kw, nl * m : (nl + 1) * m]
-                    iw0 = kw * dw - pw
+                    iw_lo = ow_lo * sw + kw * dw - pw
+                    iw_hi = iw_lo + (ow_hi - ow_lo - 1) * sw + 1
                     for oh in range(oh_lo, oh_hi):
-                        row = plane[oh * sh - ph + kh * dh]
                         base = (oh - oh0) * w_out
-                        for ow in range(ow_lo, ow_hi):
-                            row[ow * sw + iw0] += src[base + ow]
+                        _add(src[base + ow_lo :], plane[oh * sh - ph + kh * dh, iw_lo:iw_hi:sw])
 
 
 def _rows_to_planes(rows, bias, out, n0, nb, o0, oh0, oh1):
@@ -212,6 +224,8 @@ def _im2col_bl(xt, col, c0, hp, kh_size, kw_size, h_out, w_out):
                         iw = ow * sw - pw + kw * dw
                         j = (oh * w_out + ow) * nb
                         if 0 <= ih < h_in and 0 <= iw < w_in:
+                            # Offset indexing rather than _copy into a view: with runs of
+                            # nb <= 64 elements the view cost more than it saved (measured).
                             src = xt[c0 + c, ih, iw]
                             for nl in range(nb):
                                 dst[j + nl] = src[nl]
@@ -236,10 +250,7 @@ def _col2im_bl_add(col, gxt, c0, hp, kh_size, kw_size, h_out, w_out):
                     for ow in range(w_out):
                         iw = ow * sw - pw + kw * dw
                         if 0 <= iw < w_in:
-                            dst = gxt[c0 + c, ih, iw]
-                            j = (oh * w_out + ow) * nb
-                            for nl in range(nb):
-                                dst[nl] += src[j + nl]
+                            _add(src[(oh * w_out + ow) * nb :], gxt[c0 + c, ih, iw])
 
 
 def _rows_bl_to_planes(rows, bias, out, n0, nb, o0):
@@ -268,6 +279,8 @@ def _planes_to_rows_bl(planes, rows, n0, nb, o0):
                 dst[j * nb + nl] = src[j]
 
 
+_copy = cpu_helper(_copy)
+_add = cpu_helper(_add)
 _first_last_out = cpu_helper(_first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _im2col = cpu_helper(_im2col)
@@ -406,8 +419,11 @@ def _conv2d_grad_bias(gy, gb):
     for o in prange(n_out):
         acc = 0.0  # float64: the sum runs over N*OH*OW terms
         for n in range(n_batch):
+            row = gy[n, o]
+            plane_acc = 0.0  # an innermost accumulator, so that LLVM vectorises the sum
             for i in range(plane):
-                acc += gy[n, o, i]
+                plane_acc += row[i]
+            acc += plane_acc
         gb[o] = acc
 
 
