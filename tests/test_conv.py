@@ -175,6 +175,9 @@ def test_large_images_cut_into_row_tiles_match_references():
     np.testing.assert_allclose(conv2d(x, w), naive.conv2d(x, w), rtol=1e-10, atol=1e-10)
     ref = naive.conv2d(x, w, stride=(2, 2), padding=(1, 1, 1, 1))
     np.testing.assert_allclose(conv2d(x, w, stride=2, padding=1), ref, rtol=1e-10, atol=1e-10)
+    # Stride 1, "same" width: each tap's rows are copied as one run, then masked.
+    ref = naive.conv2d(x, w, padding=(1, 1, 1, 1))
+    np.testing.assert_allclose(conv2d(x, w, padding=1), ref, rtol=1e-10, atol=1e-10)
     gy = rng.standard_normal((2, 2, 38, 38))
     gx = conv2d_grad_input(x.shape, w, gy)
     gw = conv2d_grad_weight(x, w.shape, gy)
@@ -183,6 +186,18 @@ def test_large_images_cut_into_row_tiles_match_references():
         np.testing.assert_allclose(gx[n, c], ref, rtol=1e-10, atol=1e-10)
     for o, c in [(0, 0), (1, 40)]:
         ref = sum(signal.correlate2d(x[n, c], gy[n, o], mode="valid") for n in range(2))
+        np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-10)
+    # The same with padding 1 (the one-run copy and add, padding columns masked): the
+    # gradients of a padded convolution are those of the unpadded one on a zero-padded input.
+    gy = rng.standard_normal((2, 2, 40, 40))
+    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    gx = conv2d_grad_input(x.shape, w, gy, padding=1)
+    gw = conv2d_grad_weight(x, w.shape, gy, padding=1)
+    for n, c in [(0, 0), (1, 63), (1, 17)]:
+        ref = sum(signal.convolve2d(gy[n, o], w[o, c], mode="full") for o in range(2))
+        np.testing.assert_allclose(gx[n, c], ref[1:-1, 1:-1], rtol=1e-10, atol=1e-10)
+    for o, c in [(0, 0), (1, 40)]:
+        ref = sum(signal.correlate2d(x_pad[n, c], gy[n, o], mode="valid") for n in range(2))
         np.testing.assert_allclose(gw[o, c], ref, rtol=1e-10, atol=1e-10)
 
 
