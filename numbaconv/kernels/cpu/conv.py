@@ -93,7 +93,7 @@ def _first_last_out(size_in, size_out, k_offset, stride, pad):
     return lo, hi
 
 
-def _tap_ranges(size_in, size_out, k_size, dil, stride, pad, lo_clip, hi_clip):
+def _tap_ranges(size_in, k_size, dil, stride, pad, lo_clip, hi_clip):
     """``[lo, hi)`` output positions of every kernel tap along one axis, clipped to
     ``[lo_clip, hi_clip)``: computed once per chunk rather than per image and channel
     (the integer divisions cost more than a small layer's copy)."""
@@ -134,8 +134,8 @@ def _im2col(x, col, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
     h_in, w_in = x.shape[2], x.shape[3]
     m = (oh1 - oh0) * w_out
     cin_per_group = col.shape[0] // (kh_size * kw_size)
-    rh = _tap_ranges(h_in, oh1, kh_size, dh, sh, ph, oh0, oh1)
-    rw = _tap_ranges(w_in, w_out, kw_size, dw, sw, pw, 0, w_out)
+    rh = _tap_ranges(h_in, kh_size, dh, sh, ph, oh0, oh1)
+    rw = _tap_ranges(w_in, kw_size, dw, sw, pw, 0, w_out)
     # Stride 1 and output rows as wide as input rows ("same" width, e.g. k3 p1): a tap's
     # rows form one shifted run of the input plane, copied in one go instead of row by row
     # (shape f's unfold: 56-element runs, where per-row overhead dominated).
@@ -177,8 +177,8 @@ def _col2im_add(col, gx, n0, nb, c0, oh0, oh1, hp, kh_size, kw_size, w_out):
     h_in, w_in = gx.shape[2], gx.shape[3]
     m = (oh1 - oh0) * w_out
     cin_per_group = col.shape[0] // (kh_size * kw_size)
-    rh = _tap_ranges(h_in, oh1, kh_size, dh, sh, ph, oh0, oh1)
-    rw = _tap_ranges(w_in, w_out, kw_size, dw, sw, pw, 0, w_out)
+    rh = _tap_ranges(h_in, kh_size, dh, sh, ph, oh0, oh1)
+    rw = _tap_ranges(w_in, kw_size, dw, sw, pw, 0, w_out)
     flat = sh == 1 and sw == 1 and w_out == w_in  # as in _im2col
     gx3 = gx.reshape(gx.shape[0], gx.shape[1], h_in * w_in)
     for nl in range(nb):
