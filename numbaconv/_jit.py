@@ -42,6 +42,22 @@ def cpu_serial_kernel(fn):
     )(fn)
 
 
+def cpu_function(fn):
+    """Compile ``fn`` as a called (not inlined) helper of a kernel: a unit of work such as
+    one chunk's im2col, called a few times per ``prange`` iteration.
+
+    Compiled once per signature and shared by every kernel that calls it, rather than inlined
+    into each: the conv kernels compile a third faster (measured: forward, grad_input and
+    grad_weight 37 s -> 25 s on an empty cache), at the cost of a call per work unit.
+    """
+    return numba.njit(
+        cache=config.CACHE,
+        fastmath=_fastmath(),
+        error_model="numpy",
+        nogil=True,
+    )(fn)
+
+
 def cpu_helper(fn):
     """Compile ``fn`` as an inlined helper called from inside a kernel."""
     return numba.njit(

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ..._jit import cpu_helper, cpu_kernel
+from ..._jit import cpu_function, cpu_helper, cpu_kernel
 from ._blas import single_threaded_blas
 
 # Column-matrix elements per work unit (1 MiB of float32): big enough to amortise a BLAS
@@ -340,16 +340,16 @@ _first_last_out = cpu_helper(_first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _zero_padding_columns = cpu_helper(_zero_padding_columns)
 _flat_span = cpu_helper(_flat_span)
-_im2col = cpu_helper(_im2col)
-_col2im_add = cpu_helper(_col2im_add)
-_rows_to_planes = cpu_helper(_rows_to_planes)
-_planes_to_rows = cpu_helper(_planes_to_rows)
-_to_batch_last = cpu_helper(_to_batch_last)
-_from_batch_last = cpu_helper(_from_batch_last)
-_im2col_bl = cpu_helper(_im2col_bl)
-_col2im_bl_add = cpu_helper(_col2im_bl_add)
-_rows_bl_to_planes = cpu_helper(_rows_bl_to_planes)
-_planes_to_rows_bl = cpu_helper(_planes_to_rows_bl)
+_im2col = cpu_function(_im2col)
+_col2im_add = cpu_function(_col2im_add)
+_rows_to_planes = cpu_function(_rows_to_planes)
+_planes_to_rows = cpu_function(_planes_to_rows)
+_to_batch_last = cpu_function(_to_batch_last)
+_from_batch_last = cpu_function(_from_batch_last)
+_im2col_bl = cpu_function(_im2col_bl)
+_col2im_bl_add = cpu_function(_col2im_bl_add)
+_rows_bl_to_planes = cpu_function(_rows_bl_to_planes)
+_planes_to_rows_bl = cpu_function(_planes_to_rows_bl)
 
 
 def _conv2d_forward(x, w, b, out, hp, groups, chunk, tile, batch_inner):
