@@ -195,7 +195,7 @@ def save_edges_png(path, x: np.ndarray, maps: np.ndarray) -> None:
 
 
 def _run_edges(args: argparse.Namespace) -> int:
-    from .datasets import MNIST_SAMPLE_VOCAB, mnist_sample
+    from ..datasets import MNIST_SAMPLE_VOCAB, mnist_sample
 
     images, labels = mnist_sample("train")
     threes = images[labels == MNIST_SAMPLE_VOCAB.index("3")]
@@ -205,7 +205,7 @@ def _run_edges(args: argparse.Namespace) -> int:
             f"{len(threes)} threes, so expected 0..{len(threes) - 1}"
         )
     # Imported here so that `numbaconv --help` and argument errors need no kernels compiled.
-    from .ops import conv2d
+    from ..ops import conv2d
 
     x = (threes[args.index].astype(np.float32) / np.float32(255.0))[None, None, :, :]
     maps = np.asarray(conv2d(x, edge_kernels()))
@@ -333,8 +333,8 @@ class DataSource:
         return xt, yt, xv, yv, tuple(vocab)
 
     def _read(self):
-        from . import datasets
-        from .data import idx_folder_dataset, image_folder_dataset
+        from .. import datasets
+        from ..data import idx_folder_dataset, image_folder_dataset
 
         if self.kind == "bundled":
             loader = getattr(datasets, self.location)
@@ -386,8 +386,8 @@ def build_model(name: str, bn: bool = False, bn_first: bool = True):
     numbaconv.nn.Sequential
         Input (N, 1, 28, 28), output (N, ``MODEL_OUTPUTS[name]``).
     """
-    from . import models
-    from .nn import Flatten, Sequential
+    from .. import models
+    from ..nn import Flatten, Sequential
 
     if name not in MODEL_OUTPUTS:
         raise CommandError(f"unknown model {name!r}; expected one of {list(MODEL_OUTPUTS)}")
@@ -433,7 +433,7 @@ def _choose_model(requested: str | None, vocab: tuple[str, ...]) -> str:
 
 def _require_device(device: str) -> None:
     if device == "cuda":
-        from ._backend import _require_cuda
+        from .._backend import _require_cuda
 
         try:
             _require_cuda()
@@ -442,7 +442,7 @@ def _require_device(device: str) -> None:
 
 
 def _dataloaders(arrays, bs, normalize, device, data_desc):
-    from .data import DataLoaders
+    from ..data import DataLoaders
 
     xt, yt, xv, yv, vocab = arrays
     if len(xt) < bs:
@@ -522,13 +522,13 @@ def save_plots(learn, folder, bn: bool) -> list[str]:
 
 def _sgd(params, lr):
     """SGD with momentum 0.9 (scheduled 0.95-0.85-0.95 by one-cycle)."""
-    from .optim import SGD
+    from ..optim import SGD
 
     return SGD(params, lr, momentum=_SGD_MOMENTUM)
 
 
 def _optimizer(name: str):
-    from .optim import Adam
+    from ..optim import Adam
 
     return Adam if name == "adam" else _sgd
 
@@ -678,11 +678,11 @@ def _add_train_parser(subparsers) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     import time
 
-    from .callbacks import ActivationStats
-    from .data import Normalize
-    from .learner import Learner
-    from .metrics import accuracy
-    from .random import manual_seed
+    from ..callbacks import ActivationStats
+    from ..data import Normalize
+    from ..learner import Learner
+    from ..metrics import accuracy
+    from ..random import manual_seed
 
     source = DataSource.from_args(args, args.parser)
     bn, bn_first = _model_flags(args)
@@ -820,7 +820,7 @@ def load_model(path) -> SavedModel:
         The file is missing, unreadable, not written by :func:`save_model`, or its weights do
         not fit the model it names.
     """
-    from .data import Normalize
+    from ..data import Normalize
 
     path = os.fspath(path)
     where = f"--model-path {path!r}"
@@ -903,9 +903,9 @@ def _add_evaluate_parser(subparsers) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from .data import DataLoaders
-    from .learner import Learner
-    from .metrics import accuracy
+    from ..data import DataLoaders
+    from ..learner import Learner
+    from ..metrics import accuracy
 
     source = DataSource.from_args(args, args.parser)
     _require_device(args.device)
@@ -970,7 +970,7 @@ def _add_predict_parser(subparsers) -> None:
 def _read_digit(path: str, resize: bool, invert: bool) -> np.ndarray:
     from PIL import Image
 
-    from .data import read_image
+    from ..data import read_image
 
     pixels = read_image(path, mode="L")
     if pixels.shape != IMAGE_SHAPE:
@@ -986,8 +986,8 @@ def _read_digit(path: str, resize: bool, invert: bool) -> np.ndarray:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from .data import DataLoaders
-    from .learner import Learner
+    from ..data import DataLoaders
+    from ..learner import Learner
 
     saved = load_model(args.model_path)
     digits = [_read_digit(path, args.resize, args.invert) for path in args.images]
@@ -1037,10 +1037,10 @@ def _add_summary_parser(subparsers) -> None:
 
 
 def _run_summary(args: argparse.Namespace) -> int:
-    from .data import Normalize
-    from .learner import Learner
-    from .metrics import accuracy
-    from .random import manual_seed
+    from ..data import Normalize
+    from ..learner import Learner
+    from ..metrics import accuracy
+    from ..random import manual_seed
 
     source = DataSource.from_args(args, args.parser)
     bn, bn_first = _model_flags(args)
@@ -1079,8 +1079,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user's arguments or data cause, reported in one line; anything else is a bug."""
-    from .callbacks.tracker import NonFiniteLossError
-    from .data import IDXFormatError, ImageFolderError
+    from ..callbacks.tracker import NonFiniteLossError
+    from ..data import IDXFormatError, ImageFolderError
 
     # OSError covers missing files and folders, permissions and Pillow's ImageReadError.
     return (CommandError, OSError, ImageFolderError, IDXFormatError, NonFiniteLossError)
@@ -1118,7 +1118,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"numbaconv {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
