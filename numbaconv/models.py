@@ -5,15 +5,16 @@ Every builder takes ``seed`` (an int: a fresh generator just for this model) or 
 (:func:`numbaconv.random.manual_seed`) initialises the weights. Layers initialise as
 PyTorch's do (uniform ±1/sqrt(fan_in)).
 
-=======================  ==========================================  ==========
-builder                  chapter                                     parameters
-=======================  ==========================================  ==========
-``simple_net()``         §1.6: Linear(784,30), ReLU, Linear(30,1)    23,581
-``broken_cnn()``         §1.6: two stride-1 convs, output 28×28      571
-``simple_cnn_3v7()``     §1.6: 3 vs 7, 1→4→8→16→32→2, Flatten        6,722
-``simple_cnn()``         §1.12: 10 classes, 1→8[k5]→16→32→64→10      30,282
-``simple_cnn(bn=True)``  §1.16: with BatchNorm2d after each conv     30,542
-=======================  ==========================================  ==========
+===========================  ========================================  ==========
+builder                      chapter                                   parameters
+===========================  ========================================  ==========
+``simple_net()``             §1.6: Linear(784,30), ReLU, Linear(30,1)  23,581
+``broken_cnn()``             §1.6: two stride-1 convs, output 28×28    571
+``simple_cnn_3v7()``         §1.6: 3 vs 7, 1→4→8→16→32→2, Flatten      6,722
+``simple_cnn_3v7(bn=True)``  with BatchNorm2d after each conv (§1.16)  6,846
+``simple_cnn()``             §1.12: 10 classes, 1→8[k5]→16→32→64→10    30,282
+``simple_cnn(bn=True)``      §1.16: with BatchNorm2d after each conv   30,542
+===========================  ========================================  ==========
 """
 
 from __future__ import annotations
@@ -85,14 +86,26 @@ def conv(ni, nf, ks=3, act=True, bn=False, bn_first=True, rng=None, seed=None, d
     return Sequential(layer, norm, ReLU()) if bn_first else Sequential(layer, ReLU(), norm)
 
 
-def simple_cnn_3v7(rng=None, seed=None, dtype=np.float32) -> Sequential:
+def simple_cnn_3v7(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32) -> Sequential:
     """The 3-vs-7 CNN of §1.6: 28×28 → 14 → 7 → 4 → 2 → 1, two outputs.
 
     ``Sequential(conv(1,4), conv(4,8), conv(8,16), conv(16,32), conv(32,2,act=False),
-    Flatten())``: 6,722 parameters; input (N, 1, 28, 28), output (N, 2).
+    Flatten())`` with ``bn`` passed to every ``conv``: 6,722 parameters without batch norm,
+    6,846 with it (6,722 + 2·(4+8+16+32+2)). Input (N, 1, 28, 28), output (N, 2).
+
+    Parameters
+    ----------
+    bn : bool, default False
+        BatchNorm2d after every convolution (the last one included), as in
+        ``simple_cnn(bn=True)`` (§1.16).
+    bn_first : bool, default True
+        Conv → BN → ReLU (the book's current code); False: Conv → ReLU → BN.
+    rng, seed, dtype
+        See :func:`conv`. Batch norm draws no random numbers, so with the same seed the
+        convolutions start from the same weights with or without it.
     """
     rng = _generator(rng, seed)
-    kw = {"rng": rng, "dtype": dtype}
+    kw = {"bn": bn, "bn_first": bn_first, "rng": rng, "dtype": dtype}
     return Sequential(
         conv(1, 4, **kw),
         conv(4, 8, **kw),

@@ -8,6 +8,7 @@ import pytest
 from numbaconv.autograd import Tensor, no_grad
 from numbaconv.models import broken_cnn, conv, simple_cnn, simple_cnn_3v7, simple_net
 from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
+from numbaconv.random import manual_seed
 
 
 def n_params(model) -> int:
@@ -27,6 +28,65 @@ def test_parameter_counts_match_the_chapter():
     assert n_params(simple_cnn(bn=True, bn_first=False, seed=0)) == 30_542
     assert n_params(broken_cnn(seed=0)) == 300 + 271
     assert n_params(simple_net(seed=0)) == 784 * 30 + 30 + 30 + 1
+
+
+def chapter_3v7(**kw) -> Sequential:
+    # §1.6's model spelled out block by block, as simple_cnn_3v7 (and the CLI's --bn) built it.
+    return Sequential(
+        conv(1, 4, **kw),
+        conv(4, 8, **kw),
+        conv(8, 16, **kw),
+        conv(16, 32, **kw),
+        conv(32, 2, act=False, **kw),
+        Flatten(),
+    )
+
+
+def assert_same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
+
+
+def test_simple_cnn_3v7_batch_norm():
+    # 6,722 + 2·(4+8+16+32+2): a weight and a bias per BatchNorm2d channel.
+    assert n_params(simple_cnn_3v7(bn=True, seed=0)) == 6_846
+    assert n_params(simple_cnn_3v7(bn=True, bn_first=False, seed=0)) == 6_846
+    assert layer_types(simple_cnn_3v7(bn=True, seed=0)) == (
+        ["Conv2d", "BatchNorm2d", "ReLU"] * 4 + ["Conv2d", "BatchNorm2d", "Flatten"]
+    )
+    assert layer_types(simple_cnn_3v7(bn=True, bn_first=False, seed=0)) == (
+        ["Conv2d", "ReLU", "BatchNorm2d"] * 4 + ["Conv2d", "BatchNorm2d", "Flatten"]
+    )
+    # bn_first only matters with bn.
+    assert layer_types(simple_cnn_3v7(bn_first=False, seed=0)) == (
+        ["Conv2d", "ReLU"] * 4 + ["Conv2d", "Flatten"]
+    )
+    bn_norms = [m.num_features for m in simple_cnn_3v7(bn=True).modules() if type(m) is BatchNorm2d]
+    assert bn_norms == [4, 8, 16, 32, 2]
+    with no_grad():
+        model = simple_cnn_3v7(bn=True, seed=0).eval()
+        assert model(Tensor(np.zeros((2, 1, 28, 28), np.float32))).shape == (2, 2)
+
+
+def test_simple_cnn_3v7_initialises_as_before():
+    # bn=False is the model it always was: same layers, same weights from the same seed.
+    assert_same_state(simple_cnn_3v7(seed=5), chapter_3v7(rng=np.random.default_rng(5)))
+    assert_same_state(simple_cnn_3v7(bn=False, seed=5), simple_cnn_3v7(seed=5))
+    # With bn, what the CLI assembled from conv blocks and the default generator.
+    for bn_first in (True, False):
+        manual_seed(11)
+        by_hand = chapter_3v7(bn=True, bn_first=bn_first)
+        manual_seed(11)
+        assert_same_state(simple_cnn_3v7(bn=True, bn_first=bn_first), by_hand)
+    # BatchNorm2d draws no random numbers: the convolutions start alike with or without it.
+    plain = [m for m in simple_cnn_3v7(seed=5).modules() if type(m) is Conv2d]
+    normed = [m for m in simple_cnn_3v7(bn=True, seed=5).modules() if type(m) is Conv2d]
+    assert len(plain) == len(normed) == 5
+    for a, b in zip(plain, normed):
+        np.testing.assert_array_equal(a.weight.data, b.weight.data)
+        np.testing.assert_array_equal(a.bias.data, b.bias.data)
 
 
 def test_conv_helper_variants():
@@ -126,6 +186,8 @@ def test_flatten_last():
         (lambda: simple_cnn(seed=1, rng=np.random.default_rng(1)), ValueError, "seed"),
         (lambda: simple_cnn_3v7(rng=3), TypeError, "rng"),
         (lambda: simple_cnn(bn="yes"), TypeError, "bn"),
+        (lambda: simple_cnn_3v7(bn="yes"), TypeError, "bn"),
+        (lambda: simple_cnn_3v7(bn=True, bn_first=None), TypeError, "bn_first"),
     ],
 )
 def test_bad_arguments(call, exc, words):

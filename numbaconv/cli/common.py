@@ -131,7 +131,6 @@ def build_model(name: str, bn: bool = False, bn_first: bool = True):
         Input (N, 1, 28, 28), output (N, ``MODEL_OUTPUTS[name]``).
     """
     from .. import models
-    from ..nn import Flatten, Sequential
 
     if name not in MODEL_OUTPUTS:
         raise CommandError(f"unknown model {name!r}; expected one of {list(MODEL_OUTPUTS)}")
@@ -141,16 +140,7 @@ def build_model(name: str, bn: bool = False, bn_first: bool = True):
         return models.simple_cnn()
     if not bn:
         return models.simple_cnn_3v7()
-    # simple_cnn_3v7's layers with the BN variant of the chapter's conv block (§1.16).
-    kw = {"bn": True, "bn_first": bn_first}
-    return Sequential(
-        models.conv(1, 4, **kw),
-        models.conv(4, 8, **kw),
-        models.conv(8, 16, **kw),
-        models.conv(16, 32, **kw),
-        models.conv(32, 2, act=False, **kw),
-        Flatten(),
-    )
+    return models.simple_cnn_3v7(bn=True, bn_first=bn_first)
 
 
 def _choose_model(requested: str | None, vocab: tuple[str, ...]) -> str:
