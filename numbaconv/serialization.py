@@ -61,12 +61,26 @@ def save(obj, path) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path {path!r}: folder {folder!r} does not exist")
+    _atomic_savez(path, arrays)
+
+
+def _atomic_savez(path, arrays) -> None:
+    """``np.savez(path, **arrays)``, but all or nothing: ``path`` is never left half-written.
+
+    The arrays go to a temporary file in ``path``'s folder, which is flushed to disk and then
+    renamed over ``path`` with ``os.replace`` (atomic on POSIX and Windows within one file
+    system). On any error, the temporary file is removed and an existing ``path`` is left as it
+    was. Shared by :func:`save` and the command line's model files; callers validate first.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
     handle, tmp_path = tempfile.mkstemp(
         prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder
     )
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+            # Without the fsync, a power loss after the rename can leave an empty file behind.
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_path, path)

@@ -14,8 +14,20 @@ import pytest
 from PIL import Image
 from scipy.signal import correlate2d
 
-from numbaconv.cli import EDGE_KERNELS, ascii_ink, ascii_signed, edge_kernels, main
+from numbaconv import serialization
+from numbaconv.cli import (
+    EDGE_KERNELS,
+    DataSource,
+    ascii_ink,
+    ascii_signed,
+    build_model,
+    edge_kernels,
+    load_model,
+    main,
+    save_model,
+)
 from numbaconv.datasets import mnist_sample
+from numbaconv.random import manual_seed
 
 # Chapter 13 §1.3, typed in by hand from the book rather than taken from numbaconv.cli.
 BOOK_KERNELS = {
@@ -545,6 +557,37 @@ def test_a_file_that_is_not_a_model(tmp_path, capsys):
         assert main(["evaluate", "--model-path", str(path)]) == 1
         err = capsys.readouterr().err.strip()
         assert "not a model file" in err and str(path) in err and "\n" not in err
+
+
+def test_a_failed_save_keeps_the_previous_model_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    source = DataSource("bundled", "mnist_sample")
+    manual_seed(0)
+    first = build_model("simple_cnn_3v7")
+    save_model(path, first, "simple_cnn_3v7", False, True, ("3", "7"), None, source)
+    manual_seed(1)
+    second = build_model("simple_cnn_3v7")
+    real_savez = np.savez
+
+    def crash_midway(file, **arrays):
+        real_savez(file, **arrays)  # bytes hit the temporary file ...
+        raise OSError("disk full")  # ... then the write fails before the rename
+
+    monkeypatch.setattr(serialization.np, "savez", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(path, second, "simple_cnn_3v7", False, True, ("3", "7"), None, source)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary left behind
+    saved = load_model(path)
+    assert (saved.name, saved.vocab, saved.source.location) == (
+        "simple_cnn_3v7",
+        ("3", "7"),
+        "mnist_sample",
+    )
+    reloaded = saved.model.state_dict()
+    for key, value in first.state_dict().items():
+        np.testing.assert_array_equal(reloaded[key], value, err_msg=key)
+    assert not np.array_equal(reloaded["0.0.weight"], second.state_dict()["0.0.weight"])
 
 
 def test_weights_that_do_not_fit_the_named_model(trained, tmp_path, capsys):

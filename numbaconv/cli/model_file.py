@@ -9,11 +9,11 @@ name, batch-norm flags, vocabulary, Normalize statistics and the data it was tra
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from ..serialization import _atomic_savez
 from .common import BUNDLED_DATASETS, MODEL_OUTPUTS, CommandError, build_model
 from .data_source import DataSource
 
@@ -69,18 +69,8 @@ def save_model(path, model, name, bn, bn_first, vocab, normalize, source) -> Non
     if normalize is not None:
         arrays[f"{_META}normalize_mean"] = normalize.mean.ravel().astype(np.float32)
         arrays[f"{_META}normalize_std"] = normalize.std.ravel().astype(np.float32)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        # A crash mid-write must never leave a half-written model where a good one was.
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    # A crash mid-write must never leave a half-written model where a good one was.
+    _atomic_savez(path, arrays)
 
 
 class SavedModel:
