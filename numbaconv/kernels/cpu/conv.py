@@ -77,6 +77,14 @@ def _add(src, dst):
         dst[i] += src[i]
 
 
+def _add_matrix(src, dst):
+    """``dst += src`` for 2-D arrays of one shape. Written out: NumPy-style array expressions
+    in a kernel compile Numba's broadcasting and shape-error machinery (seconds per kernel on
+    an empty cache), and inside ``prange`` its parfor passes on top."""
+    for i in range(dst.shape[0]):
+        _add(src[i], dst[i])
+
+
 def _first_last_out(size_in, size_out, k_offset, stride, pad):
     """Output positions ``[lo, hi)`` whose input coordinate ``o*stride - pad + k_offset``
     falls inside ``[0, size_in)``."""
@@ -232,7 +240,7 @@ def _planes_to_rows(planes, rows, n0, nb, o0, oh0, oh1):
     for nl in range(nb):
         for o in range(rows.shape[0]):
             src = planes3[n0 + nl, o0 + o]
-            rows[o, nl * m : (nl + 1) * m] = src[oh0 * w_out : oh1 * w_out]
+            _copy(src[oh0 * w_out : oh1 * w_out], rows[o, nl * m : (nl + 1) * m])
 
 
 def _to_batch_last(x, xt, n0, nb):
@@ -336,6 +344,7 @@ def _planes_to_rows_bl(planes, rows, n0, nb, o0):
 
 _copy = cpu_helper(_copy)
 _add = cpu_helper(_add)
+_add_matrix = cpu_helper(_add_matrix)
 _first_last_out = cpu_helper(_first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _zero_padding_columns = cpu_helper(_zero_padding_columns)
@@ -352,123 +361,159 @@ _rows_bl_to_planes = cpu_function(_rows_bl_to_planes)
 _planes_to_rows_bl = cpu_function(_planes_to_rows_bl)
 
 
-def _conv2d_forward(x, w, b, out, hp, groups, chunk, tile, batch_inner):
-    n_batch, c_in = x.shape[0], x.shape[1]
-    n_out, cin_per_group, kh_size, kw_size = w.shape
+def _forward_chunk(x, w2, b, out, hp, groups, kh_size, kw_size, n0, nb, tile, batch_inner):
+    """Forward pass of images ``n0 .. n0 + nb`` (one ``prange`` iteration's work)."""
+    c_in = x.shape[1]
+    n_out, k = w2.shape
     h_out, w_out = out.shape[2], out.shape[3]
     out_per_group = n_out // groups
-    k = cin_per_group * kh_size * kw_size
-    w2 = w.reshape(n_out, k)
+    cin_per_group = k // (kh_size * kw_size)
+    col_buf = np.empty(k * nb * tile * w_out, x.dtype)
+    row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
+    if batch_inner:  # whole images, tile == h_out
+        xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
+        _to_batch_last(x, xt, n0, nb)
+        col = col_buf.reshape(k, -1)
+        rows = row_buf.reshape(out_per_group, -1)
+        for g in range(groups):
+            o0 = g * out_per_group
+            _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
+            np.dot(w2[o0 : o0 + out_per_group], col, rows)
+            _rows_bl_to_planes(rows, b, out, n0, nb, o0)
+        return
+    for oh0 in range(0, h_out, tile):
+        oh1 = min(h_out, oh0 + tile)
+        m = nb * (oh1 - oh0) * w_out
+        col = col_buf[: k * m].reshape(k, m)
+        rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+        for g in range(groups):
+            o0 = g * out_per_group
+            _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
+            np.dot(w2[o0 : o0 + out_per_group], col, rows)
+            _rows_to_planes(rows, b, out, n0, nb, o0, oh0, oh1)
+
+
+def _grad_input_chunk(gy, w_t, gx, hp, kh_size, kw_size, n0, nb, tile, batch_inner):
+    """Input gradient of images ``n0 .. n0 + nb``; ``w_t[g]`` is group g's weight matrix,
+    transposed, (C/groups·KH·KW, O/groups)."""
+    c_in = gx.shape[1]
+    groups, k, out_per_group = w_t.shape
+    cin_per_group = k // (kh_size * kw_size)
+    h_out, w_out = gy.shape[2], gy.shape[3]
+    col_buf = np.empty(k * nb * tile * w_out, gy.dtype)
+    row_buf = np.empty(out_per_group * nb * tile * w_out, gy.dtype)
+    if batch_inner:  # whole images, tile == h_out
+        gxt = np.zeros((c_in, gx.shape[2], gx.shape[3], nb), gx.dtype)
+        col = col_buf.reshape(k, -1)
+        rows = row_buf.reshape(out_per_group, -1)
+        for g in range(groups):
+            _planes_to_rows_bl(gy, rows, n0, nb, g * out_per_group)
+            np.dot(w_t[g], rows, col)
+            _col2im_bl_add(col, gxt, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
+        _from_batch_last(gxt, gx, n0, nb)
+        return
+    gx[n0 : n0 + nb] = 0
+    for oh0 in range(0, h_out, tile):
+        oh1 = min(h_out, oh0 + tile)
+        m = nb * (oh1 - oh0) * w_out
+        col = col_buf[: k * m].reshape(k, m)
+        rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+        for g in range(groups):
+            _planes_to_rows(gy, rows, n0, nb, g * out_per_group, oh0, oh1)
+            np.dot(w_t[g], rows, col)
+            _col2im_add(col, gx, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
+
+
+def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, tile, batch_inner):
+    """This chunk's share of the weight gradient, accumulated into ``partial``
+    (O, C/groups·KH·KW), which it owns."""
+    c_in = x.shape[1]
+    n_out, k = partial.shape
+    out_per_group = n_out // groups
+    cin_per_group = k // (kh_size * kw_size)
+    h_out, w_out = gy.shape[2], gy.shape[3]
+    col_buf = np.empty(k * nb * tile * w_out, x.dtype)
+    row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
+    product = np.empty((out_per_group, k), x.dtype)
+    if batch_inner:  # whole images, tile == h_out
+        xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
+        _to_batch_last(x, xt, n0, nb)
+        col = col_buf.reshape(k, -1)
+        rows = row_buf.reshape(out_per_group, -1)
+        for g in range(groups):
+            o0 = g * out_per_group
+            _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
+            _planes_to_rows_bl(gy, rows, n0, nb, o0)
+            np.dot(rows, col.T, product)
+            _add_matrix(product, partial[o0 : o0 + out_per_group])
+        return
+    for oh0 in range(0, h_out, tile):
+        oh1 = min(h_out, oh0 + tile)
+        m = nb * (oh1 - oh0) * w_out
+        col = col_buf[: k * m].reshape(k, m)
+        rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
+        for g in range(groups):
+            o0 = g * out_per_group
+            _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
+            _planes_to_rows(gy, rows, n0, nb, o0, oh0, oh1)
+            np.dot(rows, col.T, product)
+            _add_matrix(product, partial[o0 : o0 + out_per_group])
+
+
+_forward_chunk = cpu_function(_forward_chunk)
+_grad_input_chunk = cpu_function(_grad_input_chunk)
+_grad_weight_chunk = cpu_function(_grad_weight_chunk)
+
+
+# The kernels: one prange over chunks of images, each iteration calling the chunk's function.
+# Keeping the work out of the prange body keeps Numba's parfor passes (and compile time) small.
+
+
+def _conv2d_forward(x, w, b, out, hp, groups, chunk, tile, batch_inner):
+    n_batch = x.shape[0]
+    n_out, cin_per_group, kh_size, kw_size = w.shape
+    w2 = w.reshape(n_out, cin_per_group * kh_size * kw_size)
     for ci in prange(-(-n_batch // chunk)):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col_buf = np.empty(k * nb * tile * w_out, x.dtype)
-        row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
-        if batch_inner:  # whole images, tile == h_out
-            xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
-            _to_batch_last(x, xt, n0, nb)
-            col = col_buf.reshape(k, -1)
-            rows = row_buf.reshape(out_per_group, -1)
-            for g in range(groups):
-                o0 = g * out_per_group
-                _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
-                np.dot(w2[o0 : o0 + out_per_group], col, rows)
-                _rows_bl_to_planes(rows, b, out, n0, nb, o0)
-            continue
-        for oh0 in range(0, h_out, tile):
-            oh1 = min(h_out, oh0 + tile)
-            m = nb * (oh1 - oh0) * w_out
-            col = col_buf[: k * m].reshape(k, m)
-            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
-            for g in range(groups):
-                o0 = g * out_per_group
-                _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
-                np.dot(w2[o0 : o0 + out_per_group], col, rows)
-                _rows_to_planes(rows, b, out, n0, nb, o0, oh0, oh1)
+        _forward_chunk(x, w2, b, out, hp, groups, kh_size, kw_size, n0, nb, tile, batch_inner)
 
 
 def _conv2d_grad_input(gy, w, gx, hp, groups, chunk, tile, batch_inner):
-    n_batch, c_in = gx.shape[0], gx.shape[1]
+    n_batch = gx.shape[0]
     n_out, cin_per_group, kh_size, kw_size = w.shape
-    h_out, w_out = gy.shape[2], gy.shape[3]
     out_per_group = n_out // groups
     k = cin_per_group * kh_size * kw_size
     # W.T per group, contiguous, so every chunk's BLAS call sees plain C arrays.
     w_t = np.empty((groups, k, out_per_group), w.dtype)
     w2 = w.reshape(n_out, k)
     for g in range(groups):
-        w_t[g] = w2[g * out_per_group : (g + 1) * out_per_group].T
+        for i in range(k):
+            for o in range(out_per_group):
+                w_t[g, i, o] = w2[g * out_per_group + o, i]
     for ci in prange(-(-n_batch // chunk)):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col_buf = np.empty(k * nb * tile * w_out, gy.dtype)
-        row_buf = np.empty(out_per_group * nb * tile * w_out, gy.dtype)
-        if batch_inner:  # whole images, tile == h_out
-            gxt = np.zeros((c_in, gx.shape[2], gx.shape[3], nb), gx.dtype)
-            col = col_buf.reshape(k, -1)
-            rows = row_buf.reshape(out_per_group, -1)
-            for g in range(groups):
-                _planes_to_rows_bl(gy, rows, n0, nb, g * out_per_group)
-                np.dot(w_t[g], rows, col)
-                _col2im_bl_add(col, gxt, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
-            _from_batch_last(gxt, gx, n0, nb)
-            continue
-        gx[n0 : n0 + nb] = 0
-        for oh0 in range(0, h_out, tile):
-            oh1 = min(h_out, oh0 + tile)
-            m = nb * (oh1 - oh0) * w_out
-            col = col_buf[: k * m].reshape(k, m)
-            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
-            for g in range(groups):
-                _planes_to_rows(gy, rows, n0, nb, g * out_per_group, oh0, oh1)
-                np.dot(w_t[g], rows, col)
-                _col2im_add(
-                    col, gx, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out
-                )
+        _grad_input_chunk(gy, w_t, gx, hp, kh_size, kw_size, n0, nb, tile, batch_inner)
 
 
 def _conv2d_grad_weight(x, gy, gw, hp, groups, chunk, tile, batch_inner):
-    n_batch, c_in = x.shape[0], x.shape[1]
+    n_batch = x.shape[0]
     n_out, cin_per_group, kh_size, kw_size = gw.shape
-    h_out, w_out = gy.shape[2], gy.shape[3]
-    out_per_group = n_out // groups
     k = cin_per_group * kh_size * kw_size
     n_chunks = -(-n_batch // chunk)
     partial = np.zeros((n_chunks, n_out, k), x.dtype)
     for ci in prange(n_chunks):
         n0 = ci * chunk
         nb = min(chunk, n_batch - n0)
-        col_buf = np.empty(k * nb * tile * w_out, x.dtype)
-        row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
-        product = np.empty((out_per_group, k), x.dtype)
-        if batch_inner:  # whole images, tile == h_out
-            xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
-            _to_batch_last(x, xt, n0, nb)
-            col = col_buf.reshape(k, -1)
-            rows = row_buf.reshape(out_per_group, -1)
-            for g in range(groups):
-                o0 = g * out_per_group
-                _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
-                _planes_to_rows_bl(gy, rows, n0, nb, o0)
-                np.dot(rows, col.T, product)
-                partial[ci, o0 : o0 + out_per_group] += product
-            continue
-        for oh0 in range(0, h_out, tile):
-            oh1 = min(h_out, oh0 + tile)
-            m = nb * (oh1 - oh0) * w_out
-            col = col_buf[: k * m].reshape(k, m)
-            rows = row_buf[: out_per_group * m].reshape(out_per_group, m)
-            for g in range(groups):
-                o0 = g * out_per_group
-                _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
-                _planes_to_rows(gy, rows, n0, nb, o0, oh0, oh1)
-                np.dot(rows, col.T, product)
-                partial[ci, o0 : o0 + out_per_group] += product
+        _grad_weight_chunk(
+            x, gy, partial[ci], hp, groups, kh_size, kw_size, n0, nb, tile, batch_inner
+        )
     # Merge the per-chunk partials in chunk order (not thread order): deterministic.
     gw2 = gw.reshape(n_out, k)
     gw2[:, :] = 0
     for ci in range(n_chunks):
-        gw2 += partial[ci]
+        _add_matrix(partial[ci], gw2)
 
 
 def _conv2d_grad_bias(gy, gb):
