@@ -4,9 +4,10 @@ Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
 Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
 validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
 module only wires those array functions into the graph. ReLU on float arrays runs the fused
-:mod:`numbaconv.ops.activation` kernels (one pass each way: it is on every layer of the training
-step). The other activations and the losses are written once against the array namespace
-(:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA kernels on the device.
+:func:`~numbaconv.ops.relu` and :func:`~numbaconv.ops.relu_grad` kernels (one pass each way: it
+is on every layer of the training step). The other activations and the losses are written once
+against the array namespace (:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA
+kernels on the device.
 """
 
 from __future__ import annotations
