@@ -21,25 +21,20 @@ def _fastmath():
     return set(config.FASTMATH) if config.FASTMATH else False
 
 
+def _njit(fn, **options):
+    """``numba.njit`` with the options every CPU function shares (cache, fastmath from config,
+    NumPy's error model) plus ``options``."""
+    return numba.njit(cache=config.CACHE, fastmath=_fastmath(), error_model="numpy", **options)(fn)
+
+
 def cpu_kernel(fn):
     """Compile ``fn`` as the outermost, parallel CPU kernel (``prange`` inside)."""
-    return numba.njit(
-        parallel=True,
-        cache=config.CACHE,
-        fastmath=_fastmath(),
-        error_model="numpy",
-        nogil=True,
-    )(fn)
+    return _njit(fn, parallel=True, nogil=True)
 
 
 def cpu_serial_kernel(fn):
     """Compile ``fn`` as a serial CPU kernel (work too small to be worth threads)."""
-    return numba.njit(
-        cache=config.CACHE,
-        fastmath=_fastmath(),
-        error_model="numpy",
-        nogil=True,
-    )(fn)
+    return _njit(fn, nogil=True)
 
 
 def cpu_function(fn):
@@ -51,22 +46,12 @@ def cpu_function(fn):
     cost of one call per work unit, the float32 conv kernels (forward and both gradients, both
     column layouts) compile in 19 s on an empty cache instead of 37 s with everything inlined.
     """
-    return numba.njit(
-        cache=config.CACHE,
-        fastmath=_fastmath(),
-        error_model="numpy",
-        nogil=True,
-    )(fn)
+    return _njit(fn, nogil=True)
 
 
 def cpu_helper(fn):
     """Compile ``fn`` as an inlined helper called from inside a kernel."""
-    return numba.njit(
-        inline="always",
-        cache=config.CACHE,
-        fastmath=_fastmath(),
-        error_model="numpy",
-    )(fn)
+    return _njit(fn, inline="always")
 
 
 # CUDA fast-math stays off whatever NUMBACONV_FASTMATH says. numba-cuda takes only a bool and
