@@ -204,31 +204,49 @@ def test_large_images_cut_into_row_tiles_match_references():
 @settings(max_examples=30, deadline=None)
 @given(conv_configs(max_batch=1), st.integers(64, 75))
 def test_batch_innermost_chunks_match_image_major_path(cfg, n):
-    """Chunks of 8+ small images run with the batch innermost (a different im2col layout);
-    forward must match the SciPy-built reference, and both gradients the image-major path
+    """Chunks of 8+ small images can run with the batch innermost (a different im2col layout):
+    forward must match the SciPy-built reference, and all three passes the image-major path
     (checked against finite differences above) run on the same chunks."""
     from numbaconv.kernels.cpu import conv as kernels
 
     cfg["x_shape"] = (n, *cfg["x_shape"][1:])
     assume(_fits(cfg))
     x, w, b = _arrays(cfg)
-    hyper = _hyper(cfg)
-    y = conv2d(x, w, b, **hyper)
-    np.testing.assert_allclose(y, _reference(cfg, x, w, b), rtol=1e-10, atol=1e-10)
-    chunk, tile, batch_inner = kernels._split(x, w.shape, y.shape[2:])
-    assert batch_inner and tile == y.shape[2]
-    gy = np.random.default_rng(cfg["seed"] + 1).standard_normal(y.shape)
+    y_ref = _reference(cfg, x, w, b)
+    b = np.zeros(w.shape[0]) if b is None else b
+    chunk, tile, chosen = kernels._split(x, w.shape, y_ref.shape[2:], cfg["stride"])
+    assert tile == y_ref.shape[2]  # small images: whole images per chunk
+    gy = np.random.default_rng(cfg["seed"] + 1).standard_normal(y_ref.shape)
     top, _, left, _ = _naive_padding(cfg)
     hp = (*cfg["stride"], top, left, *cfg["dilation"])
-    gx_ref, gw_ref = np.empty_like(x), np.empty_like(w)
-    kernels._conv2d_grad_input(gy, w, gx_ref, hp, cfg["groups"], chunk, tile, False)
-    kernels._conv2d_grad_weight(x, gy, gw_ref, hp, cfg["groups"], chunk, tile, False)
+    results = {}
+    for batch_inner in (True, False):
+        y, gx, gw = np.empty_like(y_ref), np.empty_like(x), np.empty_like(w)
+        kernels._conv2d_forward(x, w, b, y, hp, cfg["groups"], chunk, tile, batch_inner)
+        kernels._conv2d_grad_input(gy, w, gx, hp, cfg["groups"], chunk, tile, batch_inner)
+        kernels._conv2d_grad_weight(x, gy, gw, hp, cfg["groups"], chunk, tile, batch_inner)
+        results[batch_inner] = (y, gx, gw)
+    np.testing.assert_allclose(results[True][0], y_ref, rtol=1e-10, atol=1e-10)
+    for inner, major in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(inner, major, rtol=1e-10, atol=1e-10)
+    # The public functions take the path _split chose and agree with both.
+    hyper = _hyper(cfg)
+    np.testing.assert_allclose(conv2d(x, w, b, **hyper), results[chosen][0], rtol=0, atol=0)
     np.testing.assert_allclose(
-        conv2d_grad_input(x.shape, w, gy, **hyper), gx_ref, rtol=1e-10, atol=1e-10
+        conv2d_grad_input(x.shape, w, gy, **hyper), results[chosen][1], rtol=0, atol=0
     )
-    np.testing.assert_allclose(
-        conv2d_grad_weight(x, w.shape, gy, **hyper), gw_ref, rtol=1e-10, atol=1e-10
-    )
+
+
+def test_one_run_taps_choose_the_image_major_layout():
+    from numbaconv.kernels.cpu import conv as kernels
+
+    x = np.zeros((64, 3, 32, 32), np.float32)
+    # stride 1, "same" width (k3 p1): each tap unfolds as one run, image-major
+    assert kernels._split(x, (32, 3, 3, 3), (32, 32), (1, 1))[2] is False
+    # stride 2: batch innermost
+    assert kernels._split(x, (32, 3, 3, 3), (16, 16), (2, 2))[2] is True
+    # stride 1 without padding (narrower output rows): batch innermost
+    assert kernels._split(x, (32, 3, 3, 3), (30, 30), (1, 1))[2] is True
 
 
 def test_stride_that_leaves_input_rows_unused():
