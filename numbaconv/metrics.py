@@ -94,7 +94,27 @@ class Metric:
         return f"{type(self).__name__}(name={self.name!r}, value={self.value!r})"
 
 
-class AvgMetric(Metric):
+class _WeightedMean(Metric):
+    """Sample-weighted mean over an epoch of a per-batch mean, ``_batch_mean(learn)``."""
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def _batch_mean(self, learn) -> float:
+        raise NotImplementedError
+
+    def accumulate(self, learn) -> None:
+        bs = _batch_size(learn)
+        self.total += float(self._batch_mean(learn)) * bs
+        self.count += bs
+
+    @property
+    def value(self):
+        return self.total / self.count if self.count else None
+
+
+class AvgMetric(_WeightedMean):
     """Sample-weighted average of ``func(learn.pred, learn.yb)`` over an epoch.
 
     Parameters
@@ -116,25 +136,15 @@ class AvgMetric(Metric):
         self.func = func
         self.reset()
 
-    def reset(self) -> None:
-        self.total = 0.0
-        self.count = 0
-
-    def accumulate(self, learn) -> None:
-        bs = _batch_size(learn)
-        self.total += float(self.func(learn.pred, learn.yb)) * bs
-        self.count += bs
-
-    @property
-    def value(self):
-        return self.total / self.count if self.count else None
+    def _batch_mean(self, learn) -> float:
+        return self.func(learn.pred, learn.yb)
 
     @property
     def name(self) -> str:
         return getattr(self.func, "__name__", type(self.func).__name__)
 
 
-class AvgLoss(Metric):
+class AvgLoss(_WeightedMean):
     """Sample-weighted average of the batch losses (``learn.loss``, a batch mean).
 
     Attributes
@@ -146,18 +156,8 @@ class AvgLoss(Metric):
     def __init__(self):
         self.reset()
 
-    def reset(self) -> None:
-        self.total = 0.0
-        self.count = 0
-
-    def accumulate(self, learn) -> None:
-        bs = _batch_size(learn)
-        self.total += float(learn.loss) * bs
-        self.count += bs
-
-    @property
-    def value(self):
-        return self.total / self.count if self.count else None
+    def _batch_mean(self, learn) -> float:
+        return learn.loss
 
     @property
     def name(self) -> str:
