@@ -62,6 +62,15 @@ def _window_sum(plane, h0, h1, w0, w1):
     return total
 
 
+def _window_add(plane, h0, h1, w0, w1, value):
+    """``plane[h0:h1, w0:w1] += value``, row by row over views indexed from 0 (as
+    :func:`_window_sum`)."""
+    for ih in range(h0, h1):
+        row = plane[ih, w0:w1]
+        for iw in range(row.shape[0]):
+            row[iw] += value
+
+
 def _avg_window(o, stride, padding, kernel, size, count_include_pad):
     """PyTorch's average-pool window on one axis: clipped ``[start, stop)`` and the
     divisor factor (cells inside the padded extent, or inside the real input)."""
@@ -83,6 +92,7 @@ def _adaptive_window(o, out_size, in_size):
 _window_argmax_jit = cpu_helper(_window_argmax)
 _avg_window_jit = cpu_helper(_avg_window)
 _window_sum_jit = cpu_helper(_window_sum)
+_window_add_jit = cpu_helper(_window_add)
 _adaptive_window_jit = cpu_helper(_adaptive_window)
 
 
@@ -156,10 +166,7 @@ def _avg_pool2d_backward(
                 if h0 >= h1 or w0 >= w1:
                     continue
                 divisor = divisor_override if divisor_override != 0 else count_h * count_w
-                share = grad_out[n, c, oh, ow] / divisor
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        grad_plane[ih, iw] += share
+                _window_add_jit(grad_plane, h0, h1, w0, w1, grad_out[n, c, oh, ow] / divisor)
 
 
 def _adaptive_avg_pool2d_forward(x, out):
@@ -192,9 +199,7 @@ def _adaptive_avg_pool2d_backward(grad_out, grad_in):
             for ow in range(out_w):
                 w0, w1 = _adaptive_window_jit(ow, out_w, width)
                 share = grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        grad_plane[ih, iw] += share
+                _window_add_jit(grad_plane, h0, h1, w0, w1, share)
 
 
 _max_pool2d_forward_jit = cpu_kernel(_max_pool2d_forward)
