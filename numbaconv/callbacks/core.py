@@ -63,20 +63,9 @@ EVENTS = (
     "after_fit",
 )
 
-# Events inside the batch loop: a callback with run_train/run_valid False skips them there.
-_INNER_LOOP = frozenset(
-    (
-        "before_batch",
-        "after_pred",
-        "after_loss",
-        "before_backward",
-        "after_backward",
-        "before_step",
-        "after_step",
-        "after_cancel_batch",
-        "after_batch",
-    )
-)
+# Events inside the batch loop (before_batch .. after_batch in EVENTS): a callback with
+# run_train/run_valid False skips them there.
+_INNER_LOOP = frozenset(EVENTS[EVENTS.index("before_batch") : EVENTS.index("after_batch") + 1])
 
 
 class CancelFitException(Exception):
