@@ -7,7 +7,7 @@ parameter grid is the same on every machine.
 
 import numpy as np
 
-# The chapter's layer shapes (issue 6): N, C_in, C_out, H, W, kernel, stride, padding.
+# The chapter's layer shapes: N, C_in, C_out, H, W, kernel, stride, padding.
 CONV_SHAPES = {
     "a": (64, 1, 8, 28, 28, 3, 2, 1),
     "b": (64, 8, 16, 14, 14, 3, 2, 1),

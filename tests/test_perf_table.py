@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import perf_plot
+import perf_results
 import perf_table
+import perf_targets
 
 
 def _write_results(root: Path) -> None:
@@ -85,6 +88,7 @@ def test_tables_and_exit_status(tmp_path, capsys):
     _write_results(tmp_path / "results")
     text = perf_table.tables(tmp_path / "results")
     assert "abc123de" in text and "| 4.00 |" in text and "| 0.50 |" in text
+    assert "| scipy.signal |" in text and "| PyTorch |" in text  # peers in readers' names
     assert perf_table.main(["--results-dir", str(tmp_path / "results")]) == 0
     assert perf_table.main(["--results-dir", str(tmp_path / "none")]) == 1
     assert "no asv results" in capsys.readouterr().err
@@ -128,23 +132,22 @@ def _write_run(root: Path, benches: dict, columns=STATS_COLUMNS) -> Path:
     return path
 
 
-def _targets(root: Path, path: Path) -> dict[str, perf_table.Target]:
-    rows = perf_table.target_rows(
-        perf_table.load_results(path),
-        perf_table.load_quartiles(path),
-        perf_table._param_names(root / "benchmarks.json"),
-    )
-    return {row.what: row for row in rows}
+def _run(root: Path, benches: dict, columns=STATS_COLUMNS) -> perf_results.Run:
+    path = _write_run(root, benches, columns)
+    return perf_results.Run.load(path, root / "benchmarks.json", "box")
 
 
-def _find(targets: dict, start: str) -> perf_table.Target:
+def _targets(run: perf_results.Run) -> dict[str, perf_targets.Target]:
+    return {row.what: row for row in perf_targets.target_rows(run)}
+
+
+def _find(targets: dict, start: str) -> perf_targets.Target:
     (row,) = [row for what, row in targets.items() if what.startswith(start)]
     return row
 
 
 CONV_PARAMS = ["shape", "pass"], [["a", "b", "c"], ["forward", "grad_input", "grad_weight"]]
-# (median, q25, q75) in seconds. numbaconv, shape a: 1 + 1 + 2 = 4 s (low 0.5 + 0.5 + 1 = 2,
-# high 1.5 + 1.5 + 3 = 6); shape b: 2 + 3 + 3 = 8 s (low 5, high 11); shape c has no peer.
+# (median, q25, q75) seconds; shape c has no torch row, so it cannot count.
 CONV_OURS = {
     ("a", "forward"): (1.0, 0.5, 1.5),
     ("a", "grad_input"): (1.0, 0.5, 1.5),
@@ -152,59 +155,74 @@ CONV_OURS = {
     ("b", "forward"): (2.0, 1.0, 3.0),
     ("b", "grad_input"): (3.0, 2.0, 4.0),
     ("b", "grad_weight"): (3.0, 2.0, 4.0),
-    ("c", "forward"): (1.0, 0.5, 1.5),
-    ("c", "grad_input"): (1.0, 0.5, 1.5),
-    ("c", "grad_weight"): (1.0, 0.5, 1.5),
+    ("c", "forward"): (100.0, 50.0, 150.0),
 }
-# torch, shape a: 2 + 3 + 3 = 8 s (low 5, high 11); shape b: 1 + 0.5 + 0.5 = 2 s (low 1, high 3).
 CONV_TORCH = {
-    ("a", "forward"): (2.0, 1.0, 3.0),
-    ("a", "grad_input"): (3.0, 2.0, 4.0),
-    ("a", "grad_weight"): (3.0, 2.0, 4.0),
-    ("b", "forward"): (1.0, 0.5, 1.5),
-    ("b", "grad_input"): (0.5, 0.25, 0.75),
-    ("b", "grad_weight"): (0.5, 0.25, 0.75),
+    ("a", "forward"): (2.0, 1.0, 3.0),  # 2.0
+    ("a", "grad_input"): (3.0, 2.0, 4.0),  # 3.0
+    ("a", "grad_weight"): (3.0, 2.0, 4.0),  # 1.5
+    ("b", "forward"): (1.0, 0.5, 1.5),  # 0.5: the lowest forward
+    ("b", "grad_input"): (6.0, 5.0, 7.0),  # 2.0
+    ("b", "grad_weight"): (0.3, 0.2, 0.4),  # 0.1: the lowest grad_weight
 }
 
 
 def _full_run() -> dict:
-    kernels_and_more = (
-        ["impl", "size", "kernel", "mode", "boundary"],
-        [
-            ["numbaconv", "scipy"],
-            [512, 1024],
-            [3, 5, 7],
-            ["same", "valid"],
-            ["fill"],
-        ],
+    pool_params = (
+        ["shape", "op", "pass"],
+        [["s1", "s2"], ["max_pool2d"], ["forward", "forward+backward"]],
     )
-    correlate = {}
-    for size, kernel, mode in itertools.product([512, 1024], [3, 5, 7], ["same", "valid"]):
-        correlate[("numbaconv", size, kernel, mode, "fill")] = (1.0, 0.5, 2.0)
-        # Smaller ratios at size 512 and kernel 7 must not count; (1024, 5, valid) is the minimum.
-        scipy = 1.0 if size == 512 else 2.0 if kernel == 7 else 10.0
-        scipy = 6.0 if (size, kernel, mode) == (1024, 5, "valid") else scipy
-        correlate[("scipy", size, kernel, mode, "fill")] = (scipy, scipy - 1, scipy + 1)
-    train = ["impl", "model"], [["numbaconv", "torch"], ["3v7"]]
+    pool_ours = {
+        ("s1", "max_pool2d", "forward"): (1.0, 1.0, 1.0),
+        ("s2", "max_pool2d", "forward"): (1.0, 1.0, 1.0),
+        ("s1", "max_pool2d", "forward+backward"): (1.0, 1.0, 1.0),
+        ("s2", "max_pool2d", "forward+backward"): (2.0, 2.0, 2.0),
+    }
+    pool_torch = {  # forward: 6 and 8 (met, >= 5); forward+backward: 9 and 4.5 (not met)
+        ("s1", "max_pool2d", "forward"): (6.0, 6.0, 6.0),
+        ("s2", "max_pool2d", "forward"): (8.0, 8.0, 8.0),
+        ("s1", "max_pool2d", "forward+backward"): (9.0, 9.0, 9.0),
+        ("s2", "max_pool2d", "forward+backward"): (9.0, 9.0, 9.0),
+    }
+    corr_params = (
+        ["impl", "size", "kernel", "mode", "boundary"],
+        [["numbaconv", "opencv", "ndimage"], [2048], [3, 25], ["same"], ["fill", "symm", "wrap"]],
+    )
+    corr = {}
+    for kernel, boundary in itertools.product([3, 25], ["fill", "symm", "wrap"]):
+        corr[("numbaconv", 2048, kernel, "same", boundary)] = (1.0, 1.0, 1.0)
+        # OpenCV is faster only at (25, symm); it has no wrap, which must not count anyway.
+        opencv = 0.5 if (kernel, boundary) == (25, "symm") else 2.0
+        corr[("opencv", 2048, kernel, "same", boundary)] = (opencv, opencv, opencv)
+        corr[("ndimage", 2048, kernel, "same", boundary)] = (12.0, 12.0, 12.0)
+    train = ["impl", "model"], [["numbaconv", "torch"], ["3v7", "10bn"]]
+    dask = ["where"], [["cluster", "in-process"]]
     return {
-        "bench_conv.Conv2dCPU.time_conv2d": (*CONV_PARAMS, CONV_OURS),
-        "bench_conv.Conv2dTorchCPU.time_conv2d": (*CONV_PARAMS, CONV_TORCH),
-        "bench_conv.Conv2dCPU.track_gflops": (
+        perf_targets.CONV_OURS: (*CONV_PARAMS, CONV_OURS),
+        perf_targets.CONV_TORCH: (*CONV_PARAMS, CONV_TORCH),
+        perf_targets.CONV_GFLOPS: (
             ["shape", "pass"],
             [["a", "f"], ["forward"]],
-            {("a", "forward"): (50.0, None, None), ("f", "forward"): (120.0, None, None)},
+            {("a", "forward"): (50.0, None, None), ("f", "forward"): (300.0, None, None)},
         ),
-        "bench_correlate.Correlate2d.time_correlate2d": (*kernels_and_more, correlate),
-        "bench_train.TrainStep.time_train_step": (
+        perf_targets.SGEMM_GFLOPS: ([], [], {(): (400.0, None, None)}),
+        perf_targets.POOL_OURS: (*pool_params, pool_ours),
+        perf_targets.POOL_TORCH: (*pool_params, pool_torch),
+        perf_targets.CORRELATE32: (*corr_params, corr),
+        perf_targets.TRAIN_STEP: (
             *train,
-            {("numbaconv", "3v7"): (2.0, 1.0, 4.0), ("torch", "3v7"): (1.0, 0.5, 2.0)},
+            {
+                ("numbaconv", "3v7"): (1.0, 0.5, 2.0),
+                ("torch", "3v7"): (2.5, 2.0, 3.0),
+                ("numbaconv", "10bn"): (1.0, 1.0, 1.0),
+                ("torch", "10bn"): (1.2, 1.2, 1.2),
+            },
         ),
-        "bench_train.TrainEpoch.time_train_epoch": (
-            *train,
-            {("numbaconv", "3v7"): (4.0, 3.0, 5.0), ("torch", "3v7"): (1.0, 0.9, 1.1)},
+        perf_targets.DASK_PREDICT: (
+            *dask,
+            {("cluster",): (3.0, 3.0, 3.0), ("in-process",): (2.5, 2.5, 2.5)},
         ),
-        "bench_coldstart.timeraw_first_conv2d_warm_cache": ([], [], {(): (2.5, 2.4, 2.6)}),
-        "bench_coldstart.timeraw_import": ([], [], {(): (0.3, 0.29, 0.31)}),
+        perf_targets.PEAK_MEMORY: ([], [], {(): (300e6, 300e6, 300e6)}),
     }
 
 
@@ -227,100 +245,108 @@ def test_ratio_range_is_peer_q25_over_ours_q75_to_peer_q75_over_ours_q25(tmp_pat
     assert perf_table.RANGE_NOTE in text
 
 
-def test_conv_targets_sum_the_passes_then_take_geometric_mean_and_minimum(tmp_path):
-    targets = _targets(tmp_path, _write_run(tmp_path, _full_run()))
-    shape_a = _find(targets, "conv2d shape a:")
-    shape_b = _find(targets, "conv2d shape b:")
-    assert not [what for what in targets if what.startswith("conv2d shape c")]
-    # a: torch 8 s / numbaconv 4 s = 2, range 5 / 6 .. 11 / 2
-    assert shape_a.measured.value == pytest.approx(2.0)
-    assert shape_a.measured.spread == pytest.approx((5 / 6, 5.5))
-    # b: 2 s / 8 s = 0.25, range 1 / 11 .. 3 / 5
-    assert shape_b.measured.value == pytest.approx(0.25)
-    assert shape_b.measured.spread == pytest.approx((1 / 11, 0.6))
-    assert shape_a.met is None and shape_b.met is None  # information rows
+def test_conv_targets_take_the_lowest_shape_per_pass(tmp_path):
+    targets = _targets(_run(tmp_path, _full_run()))
+    forward = _find(targets, "conv2d forward")
+    assert forward.measured.value == pytest.approx(0.5) and forward.where == "lowest: b"
+    # range of the minimum: min of the lows (0.5 / 3 for b), min of the highs (1.5 / 1 for b)
+    assert forward.measured.spread == pytest.approx((0.5 / 3.0, 1.5))
+    assert forward.met is False
+    assert _find(targets, "conv2d grad_input").met is True  # 3.0 and 2.0
+    grad_weight = _find(targets, "conv2d grad_weight")
+    assert grad_weight.measured.value == pytest.approx(0.1) and grad_weight.met is False
+    share = _find(targets, "conv2d shape f forward GFLOP/s")
+    assert share.measured.value == pytest.approx(0.75) and share.met is False  # 300 / 400
+    assert forward.markdown().startswith("| conv2d forward, chapter shapes a")
+    assert forward.markdown().endswith("(lowest: b) | >= 1 | **no** |")
 
-    geomean = _find(targets, "conv2d geometric mean over shapes a, b")
-    assert geomean.measured.value == pytest.approx(0.5**0.5)  # sqrt(2 * 0.25) = 0.707 >= 0.7
-    assert geomean.measured.spread == pytest.approx(((5 / 6 / 11) ** 0.5, (5.5 * 0.6) ** 0.5))
-    assert geomean.met is True
-    minimum = _find(targets, "conv2d minimum over shapes a, b (shape b)")
-    assert minimum.measured.value == pytest.approx(0.25)
-    assert minimum.measured.spread == pytest.approx((1 / 11, 0.6))
-    assert minimum.met is False  # 0.25 < 0.33
 
-    gflops = _find(targets, "conv2d shape f forward")
-    assert gflops.measured.value == 120.0 and gflops.met is True
-    assert gflops.markdown() == (
-        "| conv2d shape f forward, numbaconv GFLOP/s | 120 GFLOP/s | >= 100 GFLOP/s | yes |"
+def test_pool_training_correlate_dask_and_memory_targets(tmp_path):
+    targets = _targets(_run(tmp_path, _full_run()))
+    assert targets["max_pool2d 2x2 forward"].met is True  # 6 and 8
+    both = _find(targets, "max_pool2d 2x2 forward + backward")
+    assert both.measured.value == pytest.approx(4.5) and both.met is False
+    assert _find(targets, "adaptive_avg_pool2d").measured is None  # not in this run
+    assert _find(targets, "training step, 3-vs-7").measured.value == pytest.approx(2.5)
+    assert _find(targets, "training step, 3-vs-7").met is True  # >= 2.0
+    assert _find(targets, "training step, 10-class").met is False  # 1.2 < 1.3
+    opencv = _find(targets, "correlate2d 'same' 2048²")
+    assert opencv.measured.value == pytest.approx(0.5) and opencv.met is False
+    assert opencv.where == "lowest: kernel 25, boundary symm"
+    ndimage = _find(targets, "correlate2d, the same cells plus wrap")
+    assert ndimage.measured.value == pytest.approx(12.0) and ndimage.met is True
+    dask = _find(targets, "Dask: predict")
+    assert dask.measured.value == pytest.approx(1.2) and dask.met is True  # 3 / 2.5 <= 1.5
+    assert _find(targets, "Dask: 8192²").measured is None
+    memory = _find(targets, "peak memory")
+    assert memory.markdown() == (
+        "| peak memory, conv2d shape f forward + backward | — | 300 MB | < 424 MB | yes |"
     )
-
-
-def test_correlate_training_and_cold_start_targets(tmp_path):
-    targets = _targets(tmp_path, _write_run(tmp_path, _full_run()))
-    # size 1024, kernels 3 and 5, modes same and valid: 4 rows; (5, valid) is 6 s / 1 s.
-    correlate = _find(
-        targets, "correlate2d 1024², kernels 3 and 5: scipy / numbaconv, minimum over 4 rows"
-    )
-    assert "(kernel=5, mode=valid, boundary=fill)" in correlate.what
-    assert correlate.measured.value == pytest.approx(6.0)
-    # lows: 5 / 2 = 2.5 for (5, valid), 9 / 2 otherwise; highs: 7 / 0.5 = 14, 11 / 0.5 = 22
-    assert correlate.measured.spread == pytest.approx((2.5, 14.0))
-    assert correlate.met is True
-
-    step = _find(targets, "training step, model 3v7")
-    assert step.measured.value == pytest.approx(0.5) and step.met is True  # 1 s / 2 s
-    assert step.measured.spread == pytest.approx((0.5 / 4.0, 2.0 / 1.0))
-    epoch = _find(targets, "training epoch, model 3v7")
-    assert epoch.measured.value == pytest.approx(0.25) and epoch.met is False  # 1 s / 4 s
-
-    warm = _find(targets, "import + first conv2d, warm cache")
-    assert warm.measured.value == 2.5 and warm.met is False  # not < 2 s
-    assert warm.markdown().endswith("| 2.5 s (2.4\u20132.6) | < 2 s | no |")
-    assert _find(targets, "import numbaconv").markdown() == (
-        "| import numbaconv | 300 ms (290\u2013310) | — | — |"
-    )
-    empty = _find(targets, "import + first conv2d, empty cache")
-    assert empty.measured is None
-    assert empty.markdown() == "| import + first conv2d, empty cache | not measured | — | — |"
 
 
 def test_targets_whose_benchmarks_are_missing_read_not_measured(tmp_path):
-    # Only an unrelated benchmark, and a training step whose torch rows failed (None).
     benches = {
-        "bench_norm.BatchNormCPU.time_batch_norm": (
-            ["pass"],
-            [["forward"]],
-            {("forward",): (1.0, 1.0, 1.0)},
-        ),
         "bench_train.TrainStep.time_train_step": (
             ["impl", "model"],
             [["numbaconv", "torch"], ["3v7"]],
-            {("numbaconv", "3v7"): (2.0, 1.0, 4.0)},
+            {("numbaconv", "3v7"): (2.0, 1.0, 4.0)},  # torch's row failed (None)
         ),
     }
-    _write_run(tmp_path, benches)
-    text = perf_table.tables(tmp_path)
-    assert "No peer pairs were measured in this run." in text
-    assert "**Targets (issue 6)**, box" in text
-    targets = _targets(tmp_path, tmp_path / "box" / "abc123-env.json")
-    assert all(row.measured is None and row.met is None for row in targets.values())
-    assert len(targets) == 9  # geomean, min, GFLOP/s, correlate, step, epoch, 3 cold start
-    target_lines = text.split("**Targets (issue 6)**")[1].splitlines()
-    rows = [line for line in target_lines if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == len(targets)
-    assert all("| not measured |" in line and line.endswith("| — |") for line in rows)
+    run = _run(tmp_path, benches)
+    targets = perf_targets.target_rows(run)
+    assert all(row.measured is None and row.met is None for row in targets)
+    table = perf_targets.targets_table(run)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == len(targets) + 1  # the header
+    assert all("| not measured |" in line and line.endswith("| — |") for line in rows[1:])
+    assert "No peer pairs were measured in this run." in perf_table.tables(tmp_path)
 
 
 def test_old_files_without_stats_columns_give_medians_without_ranges(tmp_path):
-    path = _write_run(tmp_path, _full_run(), columns=["result", "params"])
-    assert all(not combos for combos in perf_table.load_quartiles(path).values())
-    targets = _targets(tmp_path, path)
-    geomean = _find(targets, "conv2d geometric mean")
-    assert geomean.measured.value == pytest.approx(0.5**0.5) and geomean.measured.spread is None
-    assert geomean.markdown().endswith("| 0.71 | >= 0.7 | yes |")
+    run = _run(tmp_path, _full_run(), columns=["result", "params"])
+    assert all(not combos for combos in run.quartiles.values())
+    forward = _find(_targets(run), "conv2d forward")
+    assert forward.measured.value == pytest.approx(0.5) and forward.measured.spread is None
     text = perf_table.tables(tmp_path)
-    assert "| 4 s | 8 s | 2.00 |" not in text  # conv rows are per pass, not summed
     assert "| 1 s | 2 s | 2.00 |" in text  # shape a forward: torch 2 s / numbaconv 1 s
-    assert "\u2013" not in text.split("**Targets")[0]
     assert perf_table.RANGE_NOTE not in text
+
+
+def test_plot_bars_take_the_fastest_peer_and_draw_a_png(tmp_path):
+    run = _run(tmp_path, _full_run())
+    bars = {(b.group, b.label): b for b in perf_plot.bars(run)}
+    k25_symm = bars[("correlate2d", "2048² 'same', k 25, symm")]
+    assert (k25_symm.ratio, k25_symm.peer) == (pytest.approx(0.5), "opencv")
+    k3_fill = bars[("correlate2d", "2048² 'same', k 3, fill")]
+    assert (k3_fill.ratio, k3_fill.peer) == (pytest.approx(2.0), "opencv")  # not ndimage's 12
+    assert bars[("conv2d", "forward, shape b")].ratio == pytest.approx(0.5)
+    groups = [b.group for b in perf_plot.bars(run)]
+    assert groups == sorted(groups, key=perf_plot.GROUPS.index)  # grouped, in GROUPS order
+    path = perf_plot.draw(run, tmp_path / "speed.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert perf_table.main(["--results-dir", str(tmp_path), "--plot", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_readme_section_covers_the_headlines(tmp_path):
+    run = _run(tmp_path, _full_run())
+    section = perf_table.readme_section(run)
+    assert section.startswith(perf_table.README_START) and section.endswith(perf_table.README_END)
+    assert "| conv2d forward, the chapter's six layer shapes | PyTorch | 0.50 to 2.00 |" in section
+    assert "| training step, 3-vs-7 CNN, bs 64 | PyTorch | 2.50 |" in section
+    assert (
+        "| correlate2d 'same' 2048² float32, k 3, 5 and 25 | OpenCV filter2D | 0.50 to 2.00 |"
+        in section
+    )
+    assert "| max_pool2d 2x2, forward and forward + backward | PyTorch | 4.50 to 9.00 |" in section
+
+
+def test_the_readme_speed_table_is_what_the_published_run_gives():
+    root = Path(__file__).resolve().parents[1]
+    (run,) = perf_results.runs(root / "benchmarks" / "published")
+    in_readme = perf_table.readme_table_in((root / "README.md").read_text())
+    assert in_readme is not None, "README.md has no speed table between the markers"
+    assert in_readme == perf_table.readme_section(run), (
+        "README.md's speed table is stale: paste the output of "
+        "`python scripts/perf_table.py --results-dir benchmarks/published --readme`"
+    )
