@@ -8,7 +8,8 @@ import numbers
 import numpy as np
 
 from .. import _backend
-from . import _xp, function, math_ops, shape_ops
+from .._backend import xp as _xp
+from . import function, math_ops, shape_ops
 from .math_ops import normalize_axis
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -158,11 +159,7 @@ class Tensor:
                     "shape"
                 )
             if _xp.is_device(value) != _xp.is_device(self._data):
-                where = "cuda" if _xp.is_device(value) else "cpu"
-                raise TypeError(
-                    f"grad lives on {where} but the tensor lives on {self.device}; move it "
-                    "with numbaconv.to_device(...) or numbaconv.to_host(...)"
-                )
+                raise _xp.mixed_device_error("grad", grad=value, tensor=self._data)
         self._grad = value
 
     @property

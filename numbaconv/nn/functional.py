@@ -6,7 +6,7 @@ validates its arguments and runs the Numba kernels (CPU or CUDA, following the a
 module only wires those array functions into the graph. ReLU on float arrays runs the fused
 :func:`~numbaconv.ops.relu` and :func:`~numbaconv.ops.relu_grad` kernels (one pass each way: it
 is on every layer of the training step). The other activations and the losses are written once
-against the array namespace (:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA
+against the array namespace (:mod:`numbaconv._backend.xp`): vectorised NumPy on the host, CUDA
 kernels on the device.
 """
 
@@ -16,36 +16,17 @@ import numbers
 
 import numpy as np
 
-from .. import _backend
+from .._backend import xp as _xp
+from .._backend.xp import matmul_t, namespace
 from .._validate import choice
-from ..autograd import Tensor, _xp
-from ..autograd._xp import matmul_t, namespace
+from ..autograd import Tensor
 from ..autograd.function import Function
 from ..autograd.math_ops import normalize_axis
-
-
-def _conv_ops():
-    # Imported on first use so that autograd and nn load without compiling kernels.
-    # The submodules are used directly: they do not depend on ops/__init__.py's re-exports.
-    from ..ops import conv
-
-    return conv
-
-
-def _pool_ops():
-    from ..ops import pool
-
-    return pool
-
-
-def _norm_ops():
-    from ..ops import norm
-
-    return norm
-
-
-def _loss_kernels():
-    return _backend.CUDA.kernels.loss
+from ..ops import activation as activation_ops
+from ..ops import conv as conv_ops
+from ..ops import loss as loss_ops
+from ..ops import norm as norm_ops
+from ..ops import pool as pool_ops
 
 
 def _tensor(name: str, value) -> Tensor:
@@ -58,17 +39,15 @@ def _tensor(name: str, value) -> Tensor:
     raise TypeError(f"{name} must be a Tensor or array, got {type(value).__name__}")
 
 
+def _data(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
 def _dim(name: str, dim, ndim: int) -> int:
     return normalize_axis((dim,), ndim, name)[0]
 
 
 # ---------------------------------------------------------------- activations
-def _activation_ops():
-    from ..ops import activation
-
-    return activation
-
-
 _KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -78,7 +57,7 @@ class _ReLU(Function):
         self.fused = x.dtype in _KERNEL_FLOATS
         if self.fused:
             # One kernel pass each way; backward needs only the output (y > 0 iff x > 0).
-            y = _activation_ops().relu(x)
+            y = activation_ops.relu(x)
             self.save_for_backward(y)
             return y
         self.save_for_backward(x)
@@ -88,7 +67,7 @@ class _ReLU(Function):
     def backward(self, grad):
         (saved,) = self.saved_tensors
         if self.fused:
-            return _activation_ops().relu_grad(grad, saved)
+            return activation_ops.relu_grad(grad, saved)
         xp = namespace(grad)
         return xp.multiply(grad, xp.greater(saved, 0))
 
@@ -146,60 +125,6 @@ def softmax(input, dim: int) -> Tensor:
 
 
 # ---------------------------------------------------------------- losses
-def _class_targets(target, input_shape, on_device=False):
-    """Integer class indices of shape (N, *spatial) with values in [0, C).
-
-    For a CUDA input the indices are returned as an int64 device array. Host indices are
-    range-checked here and then copied to the device; device indices cannot be checked without
-    a host round trip, so an out-of-range one gives a NaN loss instead (see
-    ``numbaconv.kernels.cuda.loss``).
-    """
-    arr = target.data if isinstance(target, Tensor) else target
-    if _xp.is_device(arr):
-        return _device_targets(arr, input_shape, on_device)
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"target must hold integer class indices, got dtype {arr.dtype}; "
-            "class probabilities (float targets) are not supported"
-        )
-    expected = (input_shape[0], *input_shape[2:])
-    if arr.shape != expected:
-        raise ValueError(
-            f"target has shape {arr.shape}; expected {expected} for input of shape {input_shape}"
-        )
-    classes = input_shape[1]
-    if arr.size and (arr.min() < 0 or arr.max() >= classes):
-        bad = arr[(arr < 0) | (arr >= classes)]
-        raise ValueError(
-            f"target holds class index {int(bad.flat[0])}, outside [0, {classes}) for input with "
-            f"{classes} classes"
-        )
-    if on_device:
-        return _backend.to_device(np.ascontiguousarray(arr, dtype=np.int64))
-    return arr.astype(np.intp, copy=False)
-
-
-def _device_targets(arr, input_shape, on_device):
-    if not on_device:
-        raise TypeError(
-            "target is a CUDA device array but input lives on the host; move one of them "
-            "(Tensor.to('cuda') or .cpu())"
-        )
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"target must hold integer class indices, got dtype {arr.dtype}; "
-            "class probabilities (float targets) are not supported"
-        )
-    expected = (input_shape[0], *input_shape[2:])
-    if tuple(arr.shape) != expected:
-        raise ValueError(
-            f"target has shape {tuple(arr.shape)}; expected {expected} for input of shape "
-            f"{input_shape}"
-        )
-    return _xp.cuda.astype(arr, np.int64, copy=False)
-
-
 def _reduce(value: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return value
@@ -210,33 +135,11 @@ class _NLLLoss(Function):
     """Per-element ``−input[n, target[n, ...], ...]``."""
 
     def forward(self, log_probs, *, target):
-        if _xp.is_device(log_probs):
-            return self._device_forward(log_probs, target)
-        log_probs = np.asarray(log_probs)
-        self.in_shape, self.dtype = log_probs.shape, log_probs.dtype
-        self.index = np.expand_dims(target, 1)
-        return -np.take_along_axis(log_probs, self.index, axis=1).squeeze(1)
-
-    def _device_forward(self, log_probs, target):
-        xp = _xp.cuda
-        n, c = log_probs.shape[:2]
-        self.in_shape, self.dtype = tuple(log_probs.shape), log_probs.dtype
-        self.target = xp.reshape(target, (n, -1))
-        out = xp.empty(self.target.shape, log_probs.dtype)
-        _loss_kernels().nll_forward(xp.reshape(log_probs, (n, c, -1)), self.target, out)
-        return xp.reshape(out, target.shape)
+        self.target, self.in_shape = target, tuple(log_probs.shape)
+        return loss_ops.nll_loss(log_probs, target)
 
     def backward(self, grad):
-        if _xp.is_device(grad):
-            xp = _xp.cuda
-            n, c = self.in_shape[:2]
-            grad = xp.astype(grad, self.dtype, copy=False)
-            out = xp.empty((n, c, self.target.shape[1]), self.dtype)
-            _loss_kernels().nll_backward(xp.reshape(grad, self.target.shape), self.target, out)
-            return xp.reshape(out, self.in_shape)
-        out = np.zeros(self.in_shape, dtype=np.result_type(self.dtype, grad))
-        np.put_along_axis(out, self.index, -np.expand_dims(grad, 1), axis=1)
-        return out
+        return loss_ops.nll_loss_grad(grad, self.target, self.in_shape)
 
 
 def nll_loss(input, target, reduction: str = "mean") -> Tensor:
@@ -259,7 +162,7 @@ def nll_loss(input, target, reduction: str = "mean") -> Tensor:
     choice("reduction", reduction, ("mean", "sum", "none"))
     if x.ndim < 2:
         raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
-    indices = _class_targets(target, x.shape, x.device == "cuda")
+    indices = loss_ops.nll_targets(_data(target), x.shape, x.device)
     return _reduce(_NLLLoss.apply(x, target=indices), reduction)
 
 
@@ -283,7 +186,7 @@ def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
     if x.ndim < 2:
         raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
     # Before any work, so bad targets fail fast.
-    indices = _class_targets(target, x.shape, x.device == "cuda")
+    indices = loss_ops.nll_targets(_data(target), x.shape, x.device)
     return _reduce(_NLLLoss.apply(log_softmax(x, 1), target=indices), reduction)
 
 
@@ -379,10 +282,10 @@ class _Conv2d(Function):
         }
         self.save_for_backward(x, weight)
         self.has_bias = bias is not None
-        return _conv_ops().conv2d(x, weight, bias, **self.options)
+        return conv_ops.conv2d(x, weight, bias, **self.options)
 
     def backward(self, grad):
-        ops = _conv_ops()
+        ops = conv_ops
         x, weight = self.saved_tensors
         need_x, need_w, need_b = self.needs_input_grad
         grad_x = (
@@ -421,11 +324,11 @@ class _MaxPool2d(Function):
     def forward(self, x, **options):
         self.options = options
         self.save_for_backward(x)
-        return _pool_ops().max_pool2d(x, **options)
+        return pool_ops.max_pool2d(x, **options)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return _pool_ops().max_pool2d_grad(grad, x, **self.options)
+        return pool_ops.max_pool2d_grad(grad, x, **self.options)
 
 
 def max_pool2d(
@@ -461,7 +364,7 @@ def max_pool2d(
     }
     out = _MaxPool2d.apply(x, **options)
     if return_indices:
-        _, indices = _pool_ops().max_pool2d(x.data, return_indices=True, **options)
+        _, indices = pool_ops.max_pool2d(x.data, return_indices=True, **options)
         return out, indices
     return out
 
@@ -470,10 +373,10 @@ class _AvgPool2d(Function):
     def forward(self, x, **options):
         self.options = options
         self.in_shape = np.shape(x)
-        return _pool_ops().avg_pool2d(x, **options)
+        return pool_ops.avg_pool2d(x, **options)
 
     def backward(self, grad):
-        return _pool_ops().avg_pool2d_grad(grad, self.in_shape, **self.options)
+        return pool_ops.avg_pool2d_grad(grad, self.in_shape, **self.options)
 
 
 def avg_pool2d(
@@ -506,10 +409,10 @@ def avg_pool2d(
 class _AdaptiveAvgPool2d(Function):
     def forward(self, x, *, output_size):
         self.in_shape = np.shape(x)
-        return _pool_ops().adaptive_avg_pool2d(x, output_size)
+        return pool_ops.adaptive_avg_pool2d(x, output_size)
 
     def backward(self, grad):
-        return _pool_ops().adaptive_avg_pool2d_grad(grad, self.in_shape)
+        return pool_ops.adaptive_avg_pool2d_grad(grad, self.in_shape)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
@@ -525,7 +428,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 # ---------------------------------------------------------------- batch norm
 class _BatchNorm(Function):
     def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
-        y, (mean, invstd) = _norm_ops().batch_norm(
+        y, (mean, invstd) = norm_ops.batch_norm(
             x,
             running_mean,
             running_var,
@@ -542,7 +445,7 @@ class _BatchNorm(Function):
 
     def backward(self, grad):
         x, mean, invstd, weight = self.saved_tensors
-        grad_x, grad_w, grad_b = _norm_ops().batch_norm_grad(
+        grad_x, grad_w, grad_b = norm_ops.batch_norm_grad(
             grad, x, mean, invstd, weight, training=self.training
         )
         need_x, need_w, need_b = self.needs_input_grad
