@@ -3,204 +3,42 @@
 Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
 Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
 validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
-module only wires those array functions into the graph. ReLU on float arrays runs the fused
-:func:`~numbaconv.ops.relu` and :func:`~numbaconv.ops.relu_grad` kernels (one pass each way: it
-is on every layer of the training step). The other activations and the losses are written once
-against the array namespace (:mod:`numbaconv._backend.xp`): vectorised NumPy on the host, CUDA
-kernels on the device.
+module only wires those array functions into the graph; so does the linear layer, over the
+array namespace (:mod:`numbaconv._backend.xp`). The activations (:mod:`numbaconv.nn.activations`)
+and the losses (:mod:`numbaconv.nn.losses`, over :func:`numbaconv.ops.nll_loss`) live in their
+own modules and are re-exported here.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from .._backend import xp as _xp
 from .._backend.xp import matmul_t, namespace
-from .._validate import choice
 from ..autograd import Tensor
 from ..autograd.function import Function
-from ..autograd.math_ops import normalize_axis
-from ..ops import activation as activation_ops
 from ..ops import conv as conv_ops
-from ..ops import loss as loss_ops
 from ..ops import norm as norm_ops
 from ..ops import pool as pool_ops
+from ._args import _tensor
+from .activations import log_softmax, relu, softmax
+from .losses import cross_entropy, mse_loss, nll_loss
 
-
-def _tensor(name: str, value) -> Tensor:
-    if isinstance(value, Tensor):
-        return value
-    if _xp.is_device(value) or isinstance(
-        value, (np.ndarray, np.generic, numbers.Number, list, tuple)
-    ):
-        return Tensor(value)
-    raise TypeError(f"{name} must be a Tensor or array, got {type(value).__name__}")
-
-
-def _data(value):
-    return value.data if isinstance(value, Tensor) else value
-
-
-def _dim(name: str, dim, ndim: int) -> int:
-    return normalize_axis((dim,), ndim, name)[0]
-
-
-# ---------------------------------------------------------------- activations
-_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class _ReLU(Function):
-    def forward(self, x):
-        x = _xp.asarray(x)
-        self.fused = x.dtype in _KERNEL_FLOATS
-        if self.fused:
-            # One kernel pass each way; backward needs only the output (y > 0 iff x > 0).
-            y = activation_ops.relu(x)
-            self.save_for_backward(y)
-            return y
-        self.save_for_backward(x)
-        # np.maximum propagates NaN, as torch.relu does.
-        return namespace(x).maximum(x, np.zeros((), dtype=x.dtype))
-
-    def backward(self, grad):
-        (saved,) = self.saved_tensors
-        if self.fused:
-            return activation_ops.relu_grad(grad, saved)
-        xp = namespace(grad)
-        return xp.multiply(grad, xp.greater(saved, 0))
-
-
-def relu(input) -> Tensor:
-    """max(input, 0) elementwise; the gradient is 1 where input > 0, else 0."""
-    return _ReLU.apply(_tensor("input", input))
-
-
-class _LogSoftmax(Function):
-    def forward(self, x, *, dim):
-        x = _xp.asarray(x)
-        xp = namespace(x)
-        shifted = xp.subtract(x, xp.max(x, axis=dim, keepdims=True))  # stable for large logits
-        total = xp.sum(xp.exp(shifted), axis=dim, keepdims=True)
-        out = xp.subtract(shifted, xp.log(total))
-        self.save_for_backward(out)
-        self.dim = dim
-        return out
-
-    def backward(self, grad):
-        (out,) = self.saved_tensors
-        xp = namespace(grad)
-        summed = xp.sum(grad, axis=self.dim, keepdims=True)
-        return xp.subtract(grad, xp.multiply(xp.exp(out), summed))
-
-
-class _Softmax(Function):
-    def forward(self, x, *, dim):
-        x = _xp.asarray(x)
-        xp = namespace(x)
-        e = xp.exp(xp.subtract(x, xp.max(x, axis=dim, keepdims=True)))
-        out = xp.true_divide(e, xp.sum(e, axis=dim, keepdims=True))
-        self.save_for_backward(out)
-        self.dim = dim
-        return out
-
-    def backward(self, grad):
-        (out,) = self.saved_tensors
-        xp = namespace(grad)
-        summed = xp.sum(xp.multiply(grad, out), axis=self.dim, keepdims=True)
-        return xp.multiply(out, xp.subtract(grad, summed))
-
-
-def log_softmax(input, dim: int) -> Tensor:
-    """``x − logsumexp(x, dim)``, computed after subtracting the max (no overflow)."""
-    x = _tensor("input", input)
-    return _LogSoftmax.apply(x, dim=_dim("dim", dim, x.ndim))
-
-
-def softmax(input, dim: int) -> Tensor:
-    """``exp(x) / sum(exp(x), dim)``, computed after subtracting the max."""
-    x = _tensor("input", input)
-    return _Softmax.apply(x, dim=_dim("dim", dim, x.ndim))
-
-
-# ---------------------------------------------------------------- losses
-def _reduce(value: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return value
-    return value.sum() if reduction == "sum" else value.mean()
-
-
-class _NLLLoss(Function):
-    """Per-element ``−input[n, target[n, ...], ...]``."""
-
-    def forward(self, log_probs, *, target):
-        self.target, self.in_shape = target, tuple(log_probs.shape)
-        return loss_ops.nll_loss(log_probs, target)
-
-    def backward(self, grad):
-        return loss_ops.nll_loss_grad(grad, self.target, self.in_shape)
-
-
-def nll_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities.
-
-    Parameters
-    ----------
-    input : Tensor, shape (N, C) or (N, C, d1, ...)
-        Log-probabilities (e.g. from :func:`log_softmax` over dim 1).
-    target : array_like of int, shape (N,) or (N, d1, ...)
-        Class indices in [0, C).
-    reduction : {"mean", "sum", "none"}, default "mean"
-
-    Returns
-    -------
-    Tensor
-        A scalar, or shape (N, d1, ...) with ``reduction="none"``.
-    """
-    x = _tensor("input", input)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.ndim < 2:
-        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
-    indices = loss_ops.nll_targets(_data(target), x.shape, x.device)
-    return _reduce(_NLLLoss.apply(x, target=indices), reduction)
-
-
-def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy: ``nll_loss(log_softmax(input, 1), target)``.
-
-    Stable for large logits (log-softmax subtracts the row maximum), and its
-    gradient is ``(softmax(input) − onehot(target)) / N`` for the mean.
-
-    Parameters
-    ----------
-    input : Tensor, shape (N, C) or (N, C, d1, ...)
-        Unnormalised scores (logits), float32 or float64.
-    target : array_like of int, shape (N,) or (N, d1, ...)
-        Class indices in [0, C). Float targets raise TypeError; indices out of
-        range raise ValueError.
-    reduction : {"mean", "sum", "none"}, default "mean"
-    """
-    x = _tensor("input", input)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.ndim < 2:
-        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
-    # Before any work, so bad targets fail fast.
-    indices = loss_ops.nll_targets(_data(target), x.shape, x.device)
-    return _reduce(_NLLLoss.apply(log_softmax(x, 1), target=indices), reduction)
-
-
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Mean squared error ``(input − target)²``, reduced by mean, sum or not at all."""
-    x = _tensor("input", input)
-    y = _tensor("target", target)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.shape != y.shape:
-        raise ValueError(
-            f"target has shape {y.shape}; expected {x.shape}, the shape of input "
-            "(mse_loss does not broadcast)"
-        )
-    return _reduce((x - y) ** 2, reduction)
+__all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "cross_entropy",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "relu",
+    "softmax",
+]
 
 
 # ---------------------------------------------------------------- linear
