@@ -332,7 +332,7 @@ def test_nan_and_inf_propagate_like_the_reference():
 
 
 @pytest.mark.parametrize("batch", [4, 70])  # image-major chunks; batch-innermost chunks
-def test_results_identical_across_thread_counts(batch):
+def test_results_identical_across_thread_counts(batch, thread_counts):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((batch, 4, 12, 12)).astype(np.float32)
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
@@ -341,7 +341,7 @@ def test_results_identical_across_thread_counts(batch):
     before = numba.get_num_threads()
     results = []
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             results.append(
                 (
