@@ -80,14 +80,6 @@ def result_dtype(*arrays) -> np.dtype:
     return np.result_type(*(getattr(arr, "dtype", arr) for arr in arrays))
 
 
-def contiguous(arr, dtype):
-    """C-contiguous copy in ``dtype`` only where needed, so kernels see few layouts; device
-    arrays are copied on the device."""
-    if _backend.is_device_array(arr):
-        return _backend.CUDA.contiguous(arr, dtype)
-    return np.ascontiguousarray(arr, dtype=dtype)
-
-
 def check_ndim(name: str, arr: np.ndarray, ndim: int, layout: str) -> None:
     if arr.ndim != ndim:
         raise ValueError(
@@ -124,11 +116,6 @@ def int_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (in {name}={describe(value)})") from None
     return (integer(name, value, minimum=minimum),) * 2
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """``(n + 2p - d(k-1) - 1) // s + 1``, PyTorch's rule (may be <= 0: caller checks)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def pool_output_size(

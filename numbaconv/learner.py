@@ -707,7 +707,9 @@ class Learner:
         fname : str or os.PathLike
             A name (saved under ``self.path / self.model_dir`` with ``.npz`` added) or a path.
         with_opt : bool, default True
-            Also store the optimizer's per-parameter state (keys ``"opt::<param>::<key>"``).
+            Also store the optimizer's state dict (``Optimizer.state_dict()``: keys
+            ``"opt::state::<index>::<name>"`` and the param groups as JSON in
+            ``"opt::param_groups"``).
 
         Returns
         -------
@@ -718,13 +720,7 @@ class Learner:
         file.parent.mkdir(parents=True, exist_ok=True)
         state = self.model.state_dict()
         if with_opt and self.opt is not None:
-            names = {id(p): name for name, p, _ in self._named_trainable()}
-            for param, param_state in self.opt.state.items():
-                name = names.get(id(param))
-                if name is None:
-                    continue
-                for key, value in param_state.items():
-                    state[f"{_OPT_PREFIX}{name}::{key}"] = np.asarray(value)
+            state.update(serialization.optimizer_arrays(self.opt.state_dict(), _OPT_PREFIX))
         serialization.save(state, file)
         return file
 
@@ -751,27 +747,17 @@ class Learner:
             raise FileNotFoundError(f"no checkpoint at {str(file)!r} (fname={fname!r})")
         state = serialization.load(file)
         model_state = OrderedDict((k, v) for k, v in state.items() if not k.startswith(_OPT_PREFIX))
-        opt_entries = [(k, v) for k, v in state.items() if k.startswith(_OPT_PREFIX)]
+        opt_state = serialization.optimizer_state(state, _OPT_PREFIX)
         self.model.load_state_dict(model_state, strict=strict)
         if with_opt is False:
             return self
-        if not opt_entries:
+        if opt_state is None:
             if with_opt:
                 warnings.warn(f"{file} holds no optimizer state", stacklevel=2)
             return self
         if self.opt is None:
             self.create_opt()
-        params = {name: p for name, p, _ in self._named_trainable()}
-        self.opt.state.clear()
-        for key, value in opt_entries:
-            name, _, slot = key[len(_OPT_PREFIX) :].rpartition("::")
-            if name not in params:
-                raise ValueError(f"{file}: optimizer state for unknown parameter {name!r}")
-            if value.ndim == 0 and value.dtype.kind in "iu":
-                restored = int(value)
-            else:
-                restored = np.array(value, copy=True)
-            self.opt.state[params[name]][slot] = restored
+        self.opt.load_state_dict(opt_state)
         return self
 
     def __repr__(self) -> str:

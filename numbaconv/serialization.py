@@ -5,10 +5,16 @@ writes to a temporary file in the destination folder and ``os.replace``-s it
 into place, so a crash mid-write leaves any previous file intact. :func:`load`
 reads with ``allow_pickle=False``; apply the result with
 ``Module.load_state_dict``, which names any parameter whose shape does not fit.
+
+:func:`optimizer_arrays` and :func:`optimizer_state` turn an optimizer's state dict (PyTorch's
+form, ``Optimizer.state_dict()``) into such arrays and back, so that a checkpoint holds the
+model and its optimizer in one file: one array per state entry and the param groups as JSON
+text (its UTF-8 bytes as a uint8 array, which needs no pickle).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import OrderedDict
@@ -121,3 +127,58 @@ def load(path) -> OrderedDict:
             return OrderedDict((key, archive[key]) for key in archive.files)
         except ValueError as exc:  # an entry that needs pickle (object arrays)
             raise ValueError(f"cannot read a state dict from {path!r}: {exc}") from exc
+
+
+def optimizer_arrays(state_dict, prefix: str) -> OrderedDict:
+    """Arrays for ``Optimizer.state_dict()``, keyed ``<prefix>state::<index>::<name>`` and
+    ``<prefix>param_groups`` (JSON text as UTF-8 bytes); device arrays are copied to the host."""
+    from ._backend import to_host
+
+    arrays = OrderedDict()
+    text = json.dumps(_plain(state_dict["param_groups"]))
+    arrays[f"{prefix}param_groups"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
+    for index, entries in state_dict["state"].items():
+        for name, value in entries.items():
+            arrays[f"{prefix}state::{int(index)}::{name}"] = np.array(to_host(value), copy=True)
+    return arrays
+
+
+def _plain(value):
+    """JSON-ready copies of param groups: NumPy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def optimizer_state(arrays, prefix: str):
+    """The optimizer state dict stored by :func:`optimizer_arrays` in ``arrays``, or None when
+    ``arrays`` holds none.
+
+    Raises
+    ------
+    ValueError
+        Entries with ``prefix`` but no param groups, or a key of an unknown form.
+    """
+    entries = [(k[len(prefix) :], v) for k, v in arrays.items() if k.startswith(prefix)]
+    if not entries:
+        return None
+    groups_key = "param_groups"
+    found = dict(entries)
+    if groups_key not in found:
+        raise ValueError(
+            f"optimizer entries ({prefix}...) without {prefix}{groups_key}: not written by this "
+            "version of numbaconv; load it with with_opt=False"
+        )
+    state: dict[int, dict] = {}
+    for key, value in entries:
+        if key == groups_key:
+            continue
+        kind, index, name = [*key.split("::", 2), "", ""][:3]
+        if kind != "state" or not index.isdigit() or not name:
+            raise ValueError(f"unknown optimizer entry {prefix}{key!r}")
+        is_count = value.ndim == 0 and value.dtype.kind in "iu"
+        state.setdefault(int(index), {})[name] = int(value) if is_count else value
+    text = np.asarray(found[groups_key], dtype=np.uint8).tobytes().decode("utf-8")
+    return {"state": state, "param_groups": json.loads(text)}

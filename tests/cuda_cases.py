@@ -35,6 +35,10 @@ OP_MODULES = {
     "batch_norm_grad": "numbaconv.ops.norm",
     "relu": "numbaconv.ops.activation",
     "relu_grad": "numbaconv.ops.activation",
+    "nll_loss": "numbaconv.ops.loss",
+    "nll_loss_grad": "numbaconv.ops.loss",
+    "sgd_step": "numbaconv.ops.optim",
+    "adam_step": "numbaconv.ops.optim",
 }
 PUBLIC_OPS = tuple(OP_MODULES)
 
@@ -44,14 +48,18 @@ class Arr:
     """A random array argument of this shape, in the dtype under test.
 
     ``kind``: ``"normal"`` (standard normal), ``"positive"`` (in [0.5, 1.5): variances and
-    inverse standard deviations) or ``"ties"`` (small integers, so pooling windows hold equal
-    maxima and the first-maximum rule is exercised).
+    inverse standard deviations), ``"ties"`` (small integers, so pooling windows hold equal
+    maxima and the first-maximum rule is exercised) or ``"labels"`` (int64 class indices in
+    [0, ``classes``), whatever the dtype under test).
     """
 
     shape: tuple
     kind: str = "normal"
+    classes: int = 0
 
     def make(self, rng, dtype):
+        if self.kind == "labels":
+            return rng.integers(0, self.classes, size=self.shape).astype(np.int64)
         if self.kind == "positive":
             return (rng.random(self.shape) + 0.5).astype(dtype)
         if self.kind == "ties":
@@ -310,10 +318,46 @@ def _activation_cases() -> list[Case]:
     return cases
 
 
+# --- loss and optimizer steps ------------------------------------------------------------
+
+
+def _loss_cases() -> list[Case]:
+    cases = []
+    # (label, input shape): 2-D logits, and a spatial map so S > 1 and rounds > 1.
+    for label, shape in (("2d", (5, 3)), ("spatial", (2, 4, 3, 5))):
+        target = Arr((shape[0], *shape[2:]), "labels", classes=shape[1])
+        cases += [
+            Case("nll_loss", label, (Arr(shape), target)),
+            Case("nll_loss_grad", label, (Arr(target.shape), target, shape)),
+        ]
+    return cases
+
+
+def _optim_cases() -> list[Case]:
+    shape = (3, 5, 2)  # 30 elements: several grid-stride rounds in the simulator
+    sgd = {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}
+    adam = {"step": 3, "lr": 0.01, "mom": 0.9, "sqr_mom": 0.99, "eps": 1e-5, "wd": 0.01}
+    state = (Arr(shape), Arr(shape), Arr(shape))
+    return [
+        Case("sgd_step", "momentum", state, sgd),
+        Case(
+            "sgd_step",
+            "first-nesterov",
+            state,
+            sgd | {"dampening": 0.0, "nesterov": True, "first_step": True},
+        ),
+        Case("sgd_step", "plain", (Arr(shape), Arr(shape)), {"lr": 0.1}),
+        Case("adam_step", "decoupled", (*state, Arr(shape, "positive")), adam),
+        Case("adam_step", "l2", (*state, Arr(shape, "positive")), adam | {"decouple_wd": False}),
+    ]
+
+
 CASES: list[Case] = [
     *(case for cfg in CONV_CONFIGS for case in _conv_cases(cfg)),
     *_pool_cases(),
     *_correlate_cases(),
     *_batch_norm_cases(),
     *_activation_cases(),
+    *_loss_cases(),
+    *_optim_cases(),
 ]

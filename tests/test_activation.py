@@ -242,7 +242,7 @@ def test_relu_grad_matches_finite_differences():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bit_identical_across_thread_counts(dtype):
+def test_bit_identical_across_thread_counts(dtype, thread_counts):
     rng = np.random.default_rng(5)
     x = rng.standard_normal(2 * BLOCK + 123).astype(dtype)
     x[::9] = np.nan
@@ -250,7 +250,7 @@ def test_bit_identical_across_thread_counts(dtype):
     runs = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             y = relu(x)
             runs.append((y, relu_grad(grad, y)))

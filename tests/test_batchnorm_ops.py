@@ -307,16 +307,14 @@ def test_gradients_match_numpy_formula(shape, seed, training):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_across_thread_counts(dtype):
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.fail("this test needs NUMBA_NUM_THREADS >= 2")
+def test_bit_identical_across_thread_counts(dtype, thread_counts):
     rng = np.random.default_rng(9)
     x, weight, bias, rm, rv = random_case(rng, (3, 4, 12, 12), dtype)
     g = rng.normal(size=x.shape).astype(dtype)
     results = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, 2):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             rm_t, rv_t = rm.copy(), rv.copy()
             y, (mean, invstd) = batch_norm(

@@ -118,11 +118,11 @@ def test_ascii_ink_hand_computed():
     assert ascii_ink(image) == ["  ..==@@"]
 
 
-def test_edges_output_is_identical_across_thread_counts(capsys):
+def test_edges_output_is_identical_across_thread_counts(capsys, thread_counts):
     previous = numba.get_num_threads()
     outputs = []
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             main(["edges", "--index", "5"])
             outputs.append(capsys.readouterr().out)

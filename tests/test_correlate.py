@@ -338,14 +338,14 @@ def test_zero_fill_times_infinite_weight_is_nan_like_scipy():
 
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
-def test_bit_identical_across_thread_counts(function, dtype):
+def test_bit_identical_across_thread_counts(function, dtype, thread_counts):
     rng = np.random.default_rng(11)
     in1 = rng.standard_normal((67, 53)).astype(dtype)
     in2 = rng.standard_normal((5, 4)).astype(dtype)
     previous = numba.get_num_threads()
     try:
         results = {}
-        for threads in (1, 2):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             results[threads] = [
                 FUNCTIONS[function](in1, in2, mode, boundary, 0.25)

@@ -85,6 +85,9 @@ def _flatten(result) -> list:
 
 
 def _assert_same_results(got, expected, dtype):
+    if expected is None:  # an in-place op (optimizer steps): its arguments are compared
+        assert got is None
+        return
     got, expected = _flatten(got), _flatten(expected)
     assert len(got) == len(expected)
     for g, e in zip(got, expected):
@@ -110,12 +113,9 @@ def test_device_result_equals_host_result(case, dtype):
 
 
 def test_every_public_op_has_a_parity_case():
-    try:
-        import numbaconv.ops as ops
+    import numbaconv.ops as ops
 
-        names = list(ops.__all__)
-    except (ImportError, AttributeError):  # the ops package is still being assembled
-        names = list(cuda_cases.PUBLIC_OPS)
+    names = list(ops.__all__)
     covered = {case.op for case in cuda_cases.CASES}
     missing = sorted(set(names) - covered)
     assert not missing, f"public ops without a CUDA parity case in tests/cuda_cases.py: {missing}"

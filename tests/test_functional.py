@@ -213,13 +213,13 @@ def test_conv2d_non_contiguous_input_matches_contiguous():
     np.testing.assert_array_equal(a.grad, c.grad)
 
 
-def test_forward_and_backward_are_bit_identical_across_thread_counts():
+def test_forward_and_backward_are_bit_identical_across_thread_counts(thread_counts):
     x, w, b = rand(3, 2, 8, 8), rand(4, 2, 3, 3), rand(4)
     gamma, beta, lin = rand(4), rand(4), rand(3, 4 * 2 * 2)
     results = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             leaves = [Tensor(a, requires_grad=True) for a in (x, w, b, gamma, beta, lin)]
             tx, tw, tb, tg, tbeta, tlin = leaves

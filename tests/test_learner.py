@@ -107,7 +107,7 @@ def test_3v7_trains_on_the_bundled_sample_and_repeats_exactly():
     assert first.validate() == pytest.approx(first.recorder.values[-1][1:], rel=1e-12)
 
 
-def test_bit_identical_across_thread_counts():
+def test_bit_identical_across_thread_counts(thread_counts):
     def run():
         learn = quiet(
             Learner(TinyDLs(tiny_batches((3, 3), 0), tiny_batches((2,), 1)), tiny_model(bn=True))
@@ -119,7 +119,7 @@ def test_bit_identical_across_thread_counts():
     try:
         numba.set_num_threads(1)
         state_1, losses_1 = run()
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(thread_counts[1])
         state_2, losses_2 = run()
     finally:
         numba.set_num_threads(previous)

@@ -427,13 +427,13 @@ def test_integer_and_bool_inputs_become_float64():
     assert max_pool2d_grad(np.ones((1, 1, 2, 2), np.float32), x, 2).dtype == np.float64
 
 
-def test_bit_identical_across_thread_counts():
+def test_bit_identical_across_thread_counts(thread_counts):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 4, 11, 12))
     runs = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             mp, idx = max_pool2d(x, 3, 1, 1, 2, return_indices=True)
             ap = avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _xp, grad_mode
+from .._backend import xp as _xp
+from . import grad_mode
 
 
 class Function:
@@ -81,17 +82,13 @@ def _check_same_device(cls, inputs, tensor_type) -> None:
     on_device = [_xp.is_device(x.data if isinstance(x, tensor_type) else x) for x in inputs]
     if not any(on_device):
         return
-    for position, (x, device) in enumerate(zip(inputs, on_device, strict=True)):
-        if device:
-            continue
-        host_array = isinstance(x, tensor_type) or (isinstance(x, np.ndarray) and x.ndim > 0)
-        if host_array:
-            kind = "a CPU Tensor" if isinstance(x, tensor_type) else "a NumPy array"
-            raise TypeError(
-                f"{cls.__name__.lstrip('_')}: input {position} is {kind} of shape "
-                f"{np.shape(getattr(x, 'data', x))} but another input is on 'cuda'; move "
-                "tensors with .to('cuda') or .cpu() so that all live on one device"
-            )
+    arrays = {
+        f"input {position}": getattr(x, "data", x)
+        for position, (x, device) in enumerate(zip(inputs, on_device, strict=True))
+        if device or isinstance(x, tensor_type) or (isinstance(x, np.ndarray) and x.ndim > 0)
+    }
+    if len(arrays) > sum(on_device):
+        raise _xp.mixed_device_error(cls.__name__.lstrip("_"), **arrays)
 
 
 def _topological_order(root) -> list:
@@ -174,10 +171,7 @@ def backward(root, gradient=None, retain_graph: bool = False) -> None:
                 "the tensor backward() was called on"
             )
         if _xp.is_device(seed) != _xp.is_device(root.data):
-            raise TypeError(
-                f"gradient lives on {'cuda' if _xp.is_device(seed) else 'cpu'} but the tensor "
-                f"backward() was called on lives on {root.device}"
-            )
+            raise _xp.mixed_device_error("backward", gradient=seed, tensor=root.data)
         if seed.dtype != root.dtype:
             seed = _xp.astype(seed, root.dtype)
 

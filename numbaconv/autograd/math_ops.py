@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ._xp import asarray, astype, matmul_t, namespace
+from .._backend.xp import asarray, astype, matmul_t, namespace
 from .function import Function
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _xp
-from ._xp import asarray, namespace
+from .._backend import xp as _xp
+from .._backend.xp import asarray, namespace
 from .function import Function
 
 

@@ -8,8 +8,9 @@ import numbers
 import numpy as np
 
 from .. import _backend
-from . import _xp, function, math_ops, shape_ops
-from .math_ops import normalize_axis
+from .._backend import xp as _xp
+from . import function, math_ops, shape_ops
+from .tensor_shapes import ShapeMethods
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -37,16 +38,6 @@ def _pick(axis, dim, name="axis"):
     return axis
 
 
-def _unwrap_key(key):
-    if isinstance(key, Tensor):
-        return key.data
-    if isinstance(key, tuple):
-        return tuple(_unwrap_key(item) for item in key)
-    if isinstance(key, list):
-        return np.asarray([k.data if isinstance(k, Tensor) else k for k in key])
-    return key
-
-
 def _operand(value):
     """The other side of an arithmetic operation, or NotImplemented for foreign types."""
     if isinstance(value, (Tensor, np.ndarray, np.generic, numbers.Number)):
@@ -56,13 +47,7 @@ def _operand(value):
     return NotImplemented
 
 
-def _shape_args(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
-class Tensor:
+class Tensor(ShapeMethods):
     """An n-dimensional array with reverse-mode automatic differentiation.
 
     Parameters
@@ -158,11 +143,7 @@ class Tensor:
                     "shape"
                 )
             if _xp.is_device(value) != _xp.is_device(self._data):
-                where = "cuda" if _xp.is_device(value) else "cpu"
-                raise TypeError(
-                    f"grad lives on {where} but the tensor lives on {self.device}; move it "
-                    "with numbaconv.to_device(...) or numbaconv.to_host(...)"
-                )
+                raise _xp.mixed_device_error("grad", grad=value, tensor=self._data)
         self._grad = value
 
     @property
@@ -447,66 +428,6 @@ class Tensor:
         keep = keepdims if keepdim is None else keepdim
         xp = _xp.namespace(self._data)
         return Tensor._from_array(xp.argmax(self._data, axis=_pick(axis, dim), keepdims=keep))
-
-    # ----------------------------------------------------------------- shapes
-    def reshape(self, *shape) -> Tensor:
-        """Same values in a new shape (one axis may be -1)."""
-        return shape_ops.Reshape.apply(self, shape=_shape_args(shape))
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Merge axes ``start_dim`` .. ``end_dim`` (inclusive) into one."""
-        if self.ndim == 0:
-            return self.reshape(1)
-        start = normalize_axis((start_dim,), self.ndim, "start_dim")[0]
-        end = normalize_axis((end_dim,), self.ndim, "end_dim")[0]
-        if start > end:
-            raise ValueError(
-                f"start_dim={start_dim} comes after end_dim={end_dim} for shape {self.shape}"
-            )
-        merged = int(np.prod(self.shape[start : end + 1]))
-        return self.reshape((*self.shape[:start], merged, *self.shape[end + 1 :]))
-
-    def permute(self, *dims) -> Tensor:
-        """Reorder the axes."""
-        dims = _shape_args(dims)
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
-            raise ValueError(f"dims={dims} is not a permutation of the {self.ndim} axes")
-        return shape_ops.Permute.apply(self, axes=tuple(d % self.ndim for d in dims))
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        """Swap two axes."""
-        d0 = normalize_axis((dim0,), self.ndim, "dim0")[0]
-        d1 = normalize_axis((dim1,), self.ndim, "dim1")[0]
-        axes = list(range(self.ndim))
-        axes[d0], axes[d1] = axes[d1], axes[d0]
-        return shape_ops.Permute.apply(self, axes=tuple(axes))
-
-    @property
-    def T(self) -> Tensor:
-        return shape_ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        """Insert an axis of length 1 at ``dim`` (negative counts from the new end)."""
-        dim = normalize_axis((dim,), self.ndim + 1, "dim")[0]
-        return self.reshape((*self.shape[:dim], 1, *self.shape[dim:]))
-
-    def squeeze(self, dim=None) -> Tensor:
-        """Remove axes of length 1 (all of them, or only ``dim`` when it has length 1)."""
-        if dim is None:
-            shape = tuple(n for n in self.shape if n != 1)
-        else:
-            axes = normalize_axis(dim, self.ndim, "dim")
-            shape = tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
-        return self.reshape(shape)
-
-    def __getitem__(self, key) -> Tensor:
-        return shape_ops.Index.apply(self, key=_unwrap_key(key))
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:

@@ -3,301 +3,42 @@
 Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
 Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
 validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
-module only wires those array functions into the graph. ReLU on float arrays runs the fused
-:func:`~numbaconv.ops.relu` and :func:`~numbaconv.ops.relu_grad` kernels (one pass each way: it
-is on every layer of the training step). The other activations and the losses are written once
-against the array namespace (:mod:`numbaconv.autograd._xp`): vectorised NumPy on the host, CUDA
-kernels on the device.
+module only wires those array functions into the graph; so does the linear layer, over the
+array namespace (:mod:`numbaconv._backend.xp`). The activations (:mod:`numbaconv.nn.activations`)
+and the losses (:mod:`numbaconv.nn.losses`, over :func:`numbaconv.ops.nll_loss`) live in their
+own modules and are re-exported here.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .. import _backend
-from .._validate import choice
-from ..autograd import Tensor, _xp
-from ..autograd._xp import matmul_t, namespace
+from .._backend import xp as _xp
+from .._backend.xp import matmul_t, namespace
+from ..autograd import Tensor
 from ..autograd.function import Function
-from ..autograd.math_ops import normalize_axis
+from ..ops import conv as conv_ops
+from ..ops import norm as norm_ops
+from ..ops import pool as pool_ops
+from ._args import _tensor
+from .activations import log_softmax, relu, softmax
+from .losses import cross_entropy, mse_loss, nll_loss
 
-
-def _conv_ops():
-    # Imported on first use so that autograd and nn load without compiling kernels.
-    # The submodules are used directly: they do not depend on ops/__init__.py's re-exports.
-    from ..ops import conv
-
-    return conv
-
-
-def _pool_ops():
-    from ..ops import pool
-
-    return pool
-
-
-def _norm_ops():
-    from ..ops import norm
-
-    return norm
-
-
-def _loss_kernels():
-    return _backend.CUDA.kernels.loss
-
-
-def _tensor(name: str, value) -> Tensor:
-    if isinstance(value, Tensor):
-        return value
-    if _xp.is_device(value) or isinstance(
-        value, (np.ndarray, np.generic, numbers.Number, list, tuple)
-    ):
-        return Tensor(value)
-    raise TypeError(f"{name} must be a Tensor or array, got {type(value).__name__}")
-
-
-def _dim(name: str, dim, ndim: int) -> int:
-    return normalize_axis((dim,), ndim, name)[0]
-
-
-# ---------------------------------------------------------------- activations
-def _activation_ops():
-    from ..ops import activation
-
-    return activation
-
-
-_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class _ReLU(Function):
-    def forward(self, x):
-        x = _xp.asarray(x)
-        self.fused = x.dtype in _KERNEL_FLOATS
-        if self.fused:
-            # One kernel pass each way; backward needs only the output (y > 0 iff x > 0).
-            y = _activation_ops().relu(x)
-            self.save_for_backward(y)
-            return y
-        self.save_for_backward(x)
-        # np.maximum propagates NaN, as torch.relu does.
-        return namespace(x).maximum(x, np.zeros((), dtype=x.dtype))
-
-    def backward(self, grad):
-        (saved,) = self.saved_tensors
-        if self.fused:
-            return _activation_ops().relu_grad(grad, saved)
-        xp = namespace(grad)
-        return xp.multiply(grad, xp.greater(saved, 0))
-
-
-def relu(input) -> Tensor:
-    """max(input, 0) elementwise; the gradient is 1 where input > 0, else 0."""
-    return _ReLU.apply(_tensor("input", input))
-
-
-class _LogSoftmax(Function):
-    def forward(self, x, *, dim):
-        x = _xp.asarray(x)
-        xp = namespace(x)
-        shifted = xp.subtract(x, xp.max(x, axis=dim, keepdims=True))  # stable for large logits
-        total = xp.sum(xp.exp(shifted), axis=dim, keepdims=True)
-        out = xp.subtract(shifted, xp.log(total))
-        self.save_for_backward(out)
-        self.dim = dim
-        return out
-
-    def backward(self, grad):
-        (out,) = self.saved_tensors
-        xp = namespace(grad)
-        summed = xp.sum(grad, axis=self.dim, keepdims=True)
-        return xp.subtract(grad, xp.multiply(xp.exp(out), summed))
-
-
-class _Softmax(Function):
-    def forward(self, x, *, dim):
-        x = _xp.asarray(x)
-        xp = namespace(x)
-        e = xp.exp(xp.subtract(x, xp.max(x, axis=dim, keepdims=True)))
-        out = xp.true_divide(e, xp.sum(e, axis=dim, keepdims=True))
-        self.save_for_backward(out)
-        self.dim = dim
-        return out
-
-    def backward(self, grad):
-        (out,) = self.saved_tensors
-        xp = namespace(grad)
-        summed = xp.sum(xp.multiply(grad, out), axis=self.dim, keepdims=True)
-        return xp.multiply(out, xp.subtract(grad, summed))
-
-
-def log_softmax(input, dim: int) -> Tensor:
-    """``x − logsumexp(x, dim)``, computed after subtracting the max (no overflow)."""
-    x = _tensor("input", input)
-    return _LogSoftmax.apply(x, dim=_dim("dim", dim, x.ndim))
-
-
-def softmax(input, dim: int) -> Tensor:
-    """``exp(x) / sum(exp(x), dim)``, computed after subtracting the max."""
-    x = _tensor("input", input)
-    return _Softmax.apply(x, dim=_dim("dim", dim, x.ndim))
-
-
-# ---------------------------------------------------------------- losses
-def _class_targets(target, input_shape, on_device=False):
-    """Integer class indices of shape (N, *spatial) with values in [0, C).
-
-    For a CUDA input the indices are returned as an int64 device array. Host indices are
-    range-checked here and then copied to the device; device indices cannot be checked without
-    a host round trip, so an out-of-range one gives a NaN loss instead (see
-    ``numbaconv.kernels.cuda.loss``).
-    """
-    arr = target.data if isinstance(target, Tensor) else target
-    if _xp.is_device(arr):
-        return _device_targets(arr, input_shape, on_device)
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"target must hold integer class indices, got dtype {arr.dtype}; "
-            "class probabilities (float targets) are not supported"
-        )
-    expected = (input_shape[0], *input_shape[2:])
-    if arr.shape != expected:
-        raise ValueError(
-            f"target has shape {arr.shape}; expected {expected} for input of shape {input_shape}"
-        )
-    classes = input_shape[1]
-    if arr.size and (arr.min() < 0 or arr.max() >= classes):
-        bad = arr[(arr < 0) | (arr >= classes)]
-        raise ValueError(
-            f"target holds class index {int(bad.flat[0])}, outside [0, {classes}) for input with "
-            f"{classes} classes"
-        )
-    if on_device:
-        return _backend.to_device(np.ascontiguousarray(arr, dtype=np.int64))
-    return arr.astype(np.intp, copy=False)
-
-
-def _device_targets(arr, input_shape, on_device):
-    if not on_device:
-        raise TypeError(
-            "target is a CUDA device array but input lives on the host; move one of them "
-            "(Tensor.to('cuda') or .cpu())"
-        )
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"target must hold integer class indices, got dtype {arr.dtype}; "
-            "class probabilities (float targets) are not supported"
-        )
-    expected = (input_shape[0], *input_shape[2:])
-    if tuple(arr.shape) != expected:
-        raise ValueError(
-            f"target has shape {tuple(arr.shape)}; expected {expected} for input of shape "
-            f"{input_shape}"
-        )
-    return _xp.cuda.astype(arr, np.int64, copy=False)
-
-
-def _reduce(value: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return value
-    return value.sum() if reduction == "sum" else value.mean()
-
-
-class _NLLLoss(Function):
-    """Per-element ``−input[n, target[n, ...], ...]``."""
-
-    def forward(self, log_probs, *, target):
-        if _xp.is_device(log_probs):
-            return self._device_forward(log_probs, target)
-        log_probs = np.asarray(log_probs)
-        self.in_shape, self.dtype = log_probs.shape, log_probs.dtype
-        self.index = np.expand_dims(target, 1)
-        return -np.take_along_axis(log_probs, self.index, axis=1).squeeze(1)
-
-    def _device_forward(self, log_probs, target):
-        xp = _xp.cuda
-        n, c = log_probs.shape[:2]
-        self.in_shape, self.dtype = tuple(log_probs.shape), log_probs.dtype
-        self.target = xp.reshape(target, (n, -1))
-        out = xp.empty(self.target.shape, log_probs.dtype)
-        _loss_kernels().nll_forward(xp.reshape(log_probs, (n, c, -1)), self.target, out)
-        return xp.reshape(out, target.shape)
-
-    def backward(self, grad):
-        if _xp.is_device(grad):
-            xp = _xp.cuda
-            n, c = self.in_shape[:2]
-            grad = xp.astype(grad, self.dtype, copy=False)
-            out = xp.empty((n, c, self.target.shape[1]), self.dtype)
-            _loss_kernels().nll_backward(xp.reshape(grad, self.target.shape), self.target, out)
-            return xp.reshape(out, self.in_shape)
-        out = np.zeros(self.in_shape, dtype=np.result_type(self.dtype, grad))
-        np.put_along_axis(out, self.index, -np.expand_dims(grad, 1), axis=1)
-        return out
-
-
-def nll_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities.
-
-    Parameters
-    ----------
-    input : Tensor, shape (N, C) or (N, C, d1, ...)
-        Log-probabilities (e.g. from :func:`log_softmax` over dim 1).
-    target : array_like of int, shape (N,) or (N, d1, ...)
-        Class indices in [0, C).
-    reduction : {"mean", "sum", "none"}, default "mean"
-
-    Returns
-    -------
-    Tensor
-        A scalar, or shape (N, d1, ...) with ``reduction="none"``.
-    """
-    x = _tensor("input", input)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.ndim < 2:
-        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
-    indices = _class_targets(target, x.shape, x.device == "cuda")
-    return _reduce(_NLLLoss.apply(x, target=indices), reduction)
-
-
-def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy: ``nll_loss(log_softmax(input, 1), target)``.
-
-    Stable for large logits (log-softmax subtracts the row maximum), and its
-    gradient is ``(softmax(input) − onehot(target)) / N`` for the mean.
-
-    Parameters
-    ----------
-    input : Tensor, shape (N, C) or (N, C, d1, ...)
-        Unnormalised scores (logits), float32 or float64.
-    target : array_like of int, shape (N,) or (N, d1, ...)
-        Class indices in [0, C). Float targets raise TypeError; indices out of
-        range raise ValueError.
-    reduction : {"mean", "sum", "none"}, default "mean"
-    """
-    x = _tensor("input", input)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.ndim < 2:
-        raise ValueError(f"input must have shape (N, C, ...), got shape {x.shape}")
-    # Before any work, so bad targets fail fast.
-    indices = _class_targets(target, x.shape, x.device == "cuda")
-    return _reduce(_NLLLoss.apply(log_softmax(x, 1), target=indices), reduction)
-
-
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Mean squared error ``(input − target)²``, reduced by mean, sum or not at all."""
-    x = _tensor("input", input)
-    y = _tensor("target", target)
-    choice("reduction", reduction, ("mean", "sum", "none"))
-    if x.shape != y.shape:
-        raise ValueError(
-            f"target has shape {y.shape}; expected {x.shape}, the shape of input "
-            "(mse_loss does not broadcast)"
-        )
-    return _reduce((x - y) ** 2, reduction)
+__all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "cross_entropy",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "relu",
+    "softmax",
+]
 
 
 # ---------------------------------------------------------------- linear
@@ -379,10 +120,10 @@ class _Conv2d(Function):
         }
         self.save_for_backward(x, weight)
         self.has_bias = bias is not None
-        return _conv_ops().conv2d(x, weight, bias, **self.options)
+        return conv_ops.conv2d(x, weight, bias, **self.options)
 
     def backward(self, grad):
-        ops = _conv_ops()
+        ops = conv_ops
         x, weight = self.saved_tensors
         need_x, need_w, need_b = self.needs_input_grad
         grad_x = (
@@ -421,11 +162,11 @@ class _MaxPool2d(Function):
     def forward(self, x, **options):
         self.options = options
         self.save_for_backward(x)
-        return _pool_ops().max_pool2d(x, **options)
+        return pool_ops.max_pool2d(x, **options)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return _pool_ops().max_pool2d_grad(grad, x, **self.options)
+        return pool_ops.max_pool2d_grad(grad, x, **self.options)
 
 
 def max_pool2d(
@@ -461,7 +202,7 @@ def max_pool2d(
     }
     out = _MaxPool2d.apply(x, **options)
     if return_indices:
-        _, indices = _pool_ops().max_pool2d(x.data, return_indices=True, **options)
+        _, indices = pool_ops.max_pool2d(x.data, return_indices=True, **options)
         return out, indices
     return out
 
@@ -470,10 +211,10 @@ class _AvgPool2d(Function):
     def forward(self, x, **options):
         self.options = options
         self.in_shape = np.shape(x)
-        return _pool_ops().avg_pool2d(x, **options)
+        return pool_ops.avg_pool2d(x, **options)
 
     def backward(self, grad):
-        return _pool_ops().avg_pool2d_grad(grad, self.in_shape, **self.options)
+        return pool_ops.avg_pool2d_grad(grad, self.in_shape, **self.options)
 
 
 def avg_pool2d(
@@ -506,10 +247,10 @@ def avg_pool2d(
 class _AdaptiveAvgPool2d(Function):
     def forward(self, x, *, output_size):
         self.in_shape = np.shape(x)
-        return _pool_ops().adaptive_avg_pool2d(x, output_size)
+        return pool_ops.adaptive_avg_pool2d(x, output_size)
 
     def backward(self, grad):
-        return _pool_ops().adaptive_avg_pool2d_grad(grad, self.in_shape)
+        return pool_ops.adaptive_avg_pool2d_grad(grad, self.in_shape)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
@@ -525,7 +266,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 # ---------------------------------------------------------------- batch norm
 class _BatchNorm(Function):
     def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
-        y, (mean, invstd) = _norm_ops().batch_norm(
+        y, (mean, invstd) = norm_ops.batch_norm(
             x,
             running_mean,
             running_var,
@@ -542,7 +283,7 @@ class _BatchNorm(Function):
 
     def backward(self, grad):
         x, mean, invstd, weight = self.saved_tensors
-        grad_x, grad_w, grad_b = _norm_ops().batch_norm_grad(
+        grad_x, grad_w, grad_b = norm_ops.batch_norm_grad(
             grad, x, mean, invstd, weight, training=self.training
         )
         need_x, need_w, need_b = self.needs_input_grad

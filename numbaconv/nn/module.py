@@ -8,7 +8,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import _backend
-from ..autograd import Tensor, _xp
+from .._backend import xp as _xp
+from ..autograd import Tensor
 from ..autograd.tensor import _check_device
 from .parameter import Parameter
 

@@ -9,6 +9,8 @@ the same device (a mix is a TypeError).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import _backend
@@ -66,6 +68,92 @@ def _running_stat(name: str, value, channels: int, dtype):
     check_ndim(name, value, 1, "(C,)")
     check_shape(name, value, (channels,), f"to match the C={channels} channels of x")
     return value
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A validated batch-norm call: the input's layout and the checked hyper-parameters."""
+
+    shape: tuple  # (N, C, H, W)
+    dtype: np.dtype
+    training: bool
+    momentum: float
+    eps: float
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def count(self) -> int:
+        """M = N·H·W, the elements each channel's statistics are taken over."""
+        n_batch, _, height, width = self.shape
+        return n_batch * height * width
+
+
+def _geometry(x, training, momentum, eps) -> _Geometry:
+    check_ndim("x", x, 4, _LAYOUT)
+    training = boolean("training", training)
+    momentum = finite_number("momentum", momentum)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    eps = finite_number("eps", eps)
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return _Geometry(tuple(x.shape), x.dtype, training, momentum, eps)
+
+
+def _running_stats(running_mean, running_var, geo: _Geometry):
+    """The validated ``(running_mean, running_var)``, or None when both are None."""
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            "running_mean and running_var must both be arrays or both be None, got "
+            f"running_mean={'None' if running_mean is None else 'an array'} and "
+            f"running_var={'None' if running_var is None else 'an array'}"
+        )
+    if running_mean is None:
+        return None
+    return (
+        _running_stat("running_mean", running_mean, geo.channels, geo.dtype),
+        _running_stat("running_var", running_var, geo.channels, geo.dtype),
+    )
+
+
+def _scale_or_shift(backend, name: str, value, geo: _Geometry, default: float):
+    if value is None:
+        return _constant(backend, geo.channels, geo.dtype, default)
+    return _per_channel(backend, name, value, geo.channels, geo.dtype)
+
+
+def _statistics(backend, x, geo: _Geometry, running):
+    """``(mean, invstd)`` of this batch (training; running statistics updated) or of the
+    running statistics (eval)."""
+    kernels = backend.kernels.norm
+    invstd = backend.empty(geo.channels, geo.dtype)
+    if not geo.training:
+        if running is None:
+            raise ValueError(
+                "running_mean and running_var are None; eval mode (training=False) needs them"
+            )
+        mean = _copy(backend, running[0], geo.dtype)
+        kernels.batch_norm_invstd(backend.contiguous(running[1], geo.dtype), geo.eps, invstd)
+        return mean, invstd
+    if geo.count <= 1:
+        raise ValueError(
+            "Expected more than 1 value per channel when training, got x of shape "
+            f"{geo.shape} (N·H·W = {geo.count})"
+        )
+    for name, arr in zip(("running_mean", "running_var"), running or (), strict=False):
+        # Device memory has no read-only flag.
+        if isinstance(arr, np.ndarray) and not arr.flags.writeable:
+            raise ValueError(f"{name} is read-only; training updates it in place")
+    mean = backend.empty(geo.channels, geo.dtype)
+    var = backend.empty(geo.channels, geo.dtype)
+    kernels.batch_norm_stats(x, geo.eps, mean, var, invstd)
+    if running is not None:
+        unbias = geo.count / (geo.count - 1)
+        _update_running(backend, mean, var, geo.momentum, unbias, *running)
+    return mean, invstd
 
 
 def batch_norm(
@@ -135,70 +223,16 @@ def batch_norm(
         bias=bias,
     )
     x = as_array("x", x)
-    check_ndim("x", x, 4, _LAYOUT)
-    dtype = x.dtype
-    n_batch, channels, height, width = x.shape
-    training = boolean("training", training)
+    geo = _geometry(x, training, momentum, eps)
     return_stats = boolean("return_stats", return_stats)
-    momentum = finite_number("momentum", momentum)
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-    eps = finite_number("eps", eps)
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(
-            "running_mean and running_var must both be arrays or both be None, got "
-            f"running_mean={'None' if running_mean is None else 'an array'} and "
-            f"running_var={'None' if running_var is None else 'an array'}"
-        )
-    if running_mean is not None:
-        running_mean = _running_stat("running_mean", running_mean, channels, dtype)
-        running_var = _running_stat("running_var", running_var, channels, dtype)
-    weight = (
-        _constant(backend, channels, dtype, 1.0)
-        if weight is None
-        else _per_channel(backend, "weight", weight, channels, dtype)
-    )
-    bias = (
-        _constant(backend, channels, dtype, 0.0)
-        if bias is None
-        else _per_channel(backend, "bias", bias, channels, dtype)
-    )
-
-    kernels = backend.kernels.norm
-    count = n_batch * height * width
-    invstd = backend.empty(channels, dtype)
-    x = backend.contiguous(x, dtype)
-    if training:
-        if count <= 1:
-            raise ValueError(
-                "Expected more than 1 value per channel when training, got x of shape "
-                f"{x.shape} (N·H·W = {count})"
-            )
-        if running_mean is not None:
-            for name, arr in (("running_mean", running_mean), ("running_var", running_var)):
-                # Device memory has no read-only flag.
-                if isinstance(arr, np.ndarray) and not arr.flags.writeable:
-                    raise ValueError(f"{name} is read-only; training updates it in place")
-        mean = backend.empty(channels, dtype)
-        var = backend.empty(channels, dtype)
-        kernels.batch_norm_stats(x, eps, mean, var, invstd)
-        if running_mean is not None:
-            _update_running(
-                backend, mean, var, momentum, count / (count - 1), running_mean, running_var
-            )
-    else:
-        if running_mean is None:
-            raise ValueError(
-                "running_mean and running_var are None; eval mode (training=False) needs them"
-            )
-        mean = _copy(backend, running_mean, dtype)
-        kernels.batch_norm_invstd(backend.contiguous(running_var, dtype), eps, invstd)
-
-    y = backend.empty(x.shape, dtype)
+    running = _running_stats(running_mean, running_var, geo)
+    weight = _scale_or_shift(backend, "weight", weight, geo, 1.0)
+    bias = _scale_or_shift(backend, "bias", bias, geo, 0.0)
+    x = backend.contiguous(x, geo.dtype)
+    mean, invstd = _statistics(backend, x, geo, running)
+    y = backend.empty(x.shape, geo.dtype)
     if y.size:
-        kernels.batch_norm_apply(x, mean, invstd, weight, bias, y)
+        backend.kernels.norm.batch_norm_apply(x, mean, invstd, weight, bias, y)
     return (y, (mean, invstd)) if return_stats else y
 
 

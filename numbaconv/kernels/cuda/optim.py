@@ -1,19 +1,22 @@
 """Optimizer updates on the device: SGD (PyTorch's semantics) and Adam (fastai's).
 
 One thread owns one parameter element and updates it, its gradient-derived buffers and its
-state in place, with the same operations in the same order as ``numbaconv.optim``'s NumPy code.
+state in place with the per-element rules of :mod:`numbaconv.kernels.update_rules`, which the
+CPU kernels compile too.
 Every scalar arrives already rounded to the parameter's dtype, as NumPy rounds a Python float
 before it meets a float32 array, so the two paths differ only by fused multiply-adds.
 """
 
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
-from ..._jit import cuda_kernel
+from ..._jit import cuda_device, cuda_kernel
+from .. import update_rules
 from . import launch_config
+
+_sgd_update = cuda_device(update_rules.sgd_update)
+_adam_update = cuda_device(update_rules.adam_update)
 
 
 def _sgd_step(
@@ -21,19 +24,22 @@ def _sgd_step(
 ):
     start, step_size = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, data.shape[0], step_size):
-        p = data[i]
-        step = grad[i]
-        if decay:
-            step = step + weight_decay * p
-        if use_momentum:
-            if first:
-                b = step
-            else:
-                b = buf[i] * momentum
-                b = b + keep * step
+        p, b = _sgd_update(
+            data[i],
+            grad[i],
+            buf[i],
+            lr,
+            momentum,
+            keep,
+            weight_decay,
+            decay,
+            use_momentum,
+            first,
+            nesterov,
+        )
+        if use_momentum:  # without momentum buf is data itself: never write it twice
             buf[i] = b
-            step = step + momentum * b if nesterov else b
-        data[i] = p - lr * step
+        data[i] = p
 
 
 def _adam_step(
@@ -55,19 +61,23 @@ def _adam_step(
 ):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, data.shape[0], stride):
-        p = data[i]
-        g = grad[i]
-        if decoupled:
-            p = p * decay_factor
-        if l2:
-            g = g + wd * p
-        m = grad_avg[i] * mom
-        m = m + one_minus_mom * g
-        v = sqr_avg[i] * sqr_mom
-        v = v + one_minus_sqr_mom * (g * g)
-        grad_avg[i] = m
-        sqr_avg[i] = v
-        data[i] = p - step_size * m / (math.sqrt(v / debias2) + eps)
+        data[i], grad_avg[i], sqr_avg[i] = _adam_update(
+            data[i],
+            grad[i],
+            grad_avg[i],
+            sqr_avg[i],
+            decay_factor,
+            decoupled,
+            l2,
+            wd,
+            mom,
+            one_minus_mom,
+            sqr_mom,
+            one_minus_sqr_mom,
+            step_size,
+            debias2,
+            eps,
+        )
 
 
 _sgd_step = cuda_kernel(_sgd_step)

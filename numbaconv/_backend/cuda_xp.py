@@ -1,15 +1,11 @@
-"""Array namespaces: NumPy for host arrays, a small NumPy-like namespace for CUDA device arrays.
+"""The NumPy-like namespace of the CUDA backend: functions on numba CUDA device arrays.
 
-Autograd Functions, ``nn.functional`` and the optimizers write their array code once against
-``xp = namespace(*arrays)``: NumPy itself for host arrays, so the CPU path is exactly the NumPy
-code it always was, and :data:`cuda` for device arrays, whose functions have NumPy's names,
-arguments and broadcasting/dtype rules and run CUDA kernels (``numbaconv.kernels.cuda``
-``elementwise``, ``reduce``, ``linalg``) without copying anything to the host.
-
-The CUDA namespace holds only what autograd needs: float arithmetic with broadcasting,
-comparisons, exp/log/sqrt, sum/max/argmax over axes, 2-D matmul, reshape, transpose,
-broadcast_to, dtype casts and constructors. Arrays of more than ``NDIM`` (6) axes, and integer
-arithmetic, raise TypeError/ValueError saying so.
+Its functions have NumPy's names, arguments and broadcasting/dtype rules and run CUDA kernels
+(``numbaconv.kernels.cuda`` ``elementwise``, ``reduce``, ``linalg``) without copying anything to
+the host. It holds only what autograd needs: float arithmetic with broadcasting, comparisons,
+exp/log/sqrt, sum/max/argmax over axes (:mod:`.cuda_xp_reduce`), 2-D matmul, reshape,
+transpose, broadcast_to, dtype casts and constructors. Arrays of more than ``NDIM`` (6) axes,
+and integer arithmetic, raise TypeError/ValueError saying so.
 """
 
 from __future__ import annotations
@@ -19,46 +15,8 @@ import numbers
 
 import numpy as np
 
-from .. import _backend
-
-__all__ = ["cuda", "is_device", "matmul_t", "namespace", "to_namespace_of"]
-
-
-def is_device(value) -> bool:
-    """True for a CUDA device array (numba's, or any ``__cuda_array_interface__`` object)."""
-    return value is not None and _backend.is_device_array(value)
-
-
-def namespace(*arrays):
-    """NumPy, or :data:`cuda` when any of ``arrays`` is a device array (None entries skipped)."""
-    for value in arrays:
-        if is_device(value):
-            return cuda
-    return np
-
-
-to_device = _backend.to_device
-
-
-def to_namespace_of(like, value):
-    """``value`` (host array, device array or scalar) moved to where ``like`` lives."""
-    if is_device(like):
-        if isinstance(value, np.ndarray):
-            return to_device(value)
-        return value
-    if is_device(value):
-        return _backend.to_host(value)
-    return value
-
-
-def matmul_t(a, b, transpose_a: bool = False, transpose_b: bool = False):
-    """``op(a) @ op(b)`` for 2-D ``a``, ``b``, where ``op`` transposes when asked.
-
-    On the device the transposed operand is read in place (no copy).
-    """
-    if is_device(a) or is_device(b):
-        return cuda.matmul_t(a, b, transpose_a, transpose_b)
-    return np.matmul(a.T if transpose_a else a, b.T if transpose_b else b)
+from .cuda_xp_reduce import Reductions
+from .device import as_device_array, is_device_array, mixed_device_error
 
 
 def _is_scalar(value) -> bool:
@@ -67,7 +25,7 @@ def _is_scalar(value) -> bool:
     )
 
 
-class _CudaNamespace:
+class CudaNamespace(Reductions):
     """NumPy-like functions on numba CUDA device arrays (results are device arrays)."""
 
     NDIM = 6
@@ -75,13 +33,16 @@ class _CudaNamespace:
     result_type = staticmethod(np.result_type)
     newaxis = None
 
+    def __init__(self, backend):
+        self._backend = backend
+
     # ------------------------------------------------------------ plumbing
     @property
     def _elementwise(self):
-        return _backend.CUDA.kernels.elementwise
+        return self._backend.kernels.elementwise
 
     def _empty(self, shape, dtype):
-        return _backend.CUDA.empty(tuple(int(n) for n in shape), np.dtype(dtype))
+        return self._backend.empty(tuple(int(n) for n in shape), np.dtype(dtype))
 
     def _pad(self, shape) -> tuple:
         if len(shape) > self.NDIM:
@@ -109,20 +70,17 @@ class _CudaNamespace:
         return arr.reshape(arr.size)
 
     def _device(self, name, value):
-        if is_device(value):
-            arr = _backend.as_device_array(value)
+        if is_device_array(value):
+            arr = as_device_array(value)
             if not arr.is_c_contiguous():
                 if arr.dtype.kind != "f":
                     raise TypeError(
                         f"{name}: non-contiguous {arr.dtype} device arrays are not supported"
                     )
-                arr = _backend.CUDA.contiguous(arr, arr.dtype)
+                arr = self._backend.contiguous(arr, arr.dtype)
             return arr
         if isinstance(value, np.ndarray) and value.ndim > 0:
-            raise TypeError(
-                f"{name}: cannot combine a CUDA device array with a host (NumPy) array of shape "
-                f"{value.shape}; move it with numbaconv.to_device(...) or Tensor.to('cuda')"
-            )
+            raise mixed_device_error(name, x=value)
         raise TypeError(f"{name}: expected a CUDA device array, got {type(value).__name__}")
 
     def _cast(self, arr, dtype):
@@ -169,6 +127,8 @@ class _CudaNamespace:
             launch = ea.compare_scalar if compare else ea.binary_scalar
             launch(op, self._flat(arr), typed, a_scalar, self._flat(out))
             return out
+        if is_device_array(a) != is_device_array(b):
+            raise mixed_device_error(what, x1=a, x2=b)
         a, b = self._device(what, a), self._device(what, b)
         dtype = np.result_type(a.dtype, b.dtype)
         if not compare:
@@ -393,147 +353,5 @@ class _CudaNamespace:
         )
         return out
 
-    # ------------------------------------------------------------ reductions
-    def _axes(self, axis, ndim) -> tuple:
-        if axis is None:
-            return tuple(range(ndim))
-        items = axis if isinstance(axis, (tuple, list)) else (axis,)
-        return tuple(sorted(int(ax) % max(ndim, 1) for ax in items)) if ndim else ()
-
-    def _rows(self, what, a, axis):
-        """``a`` as a flat (M*K,) buffer with the reduced axes last, plus M, K and shapes."""
-        a = self._device(what, a)
-        axes = self._axes(axis, a.ndim)
-        kept = tuple(i for i in range(a.ndim) if i not in axes)
-        order = kept + axes
-        if order != tuple(range(a.ndim)):
-            a = self.transpose(a, order)
-        kept_shape = tuple(a.shape[: len(kept)])
-        rows = math.prod(kept_shape)
-        row_length = math.prod(a.shape[len(kept) :])
-        return a, axes, kept_shape, rows, row_length
-
-    @staticmethod
-    def _result_shape(shape, axes, keepdims) -> tuple:
-        if keepdims:
-            return tuple(1 if i in axes else n for i, n in enumerate(shape))
-        return tuple(n for i, n in enumerate(shape) if i not in axes)
-
-    def sum(self, a, axis=None, keepdims=False, dtype=None):
-        source = self._device("sum", a)
-        in_dtype = source.dtype
-        work = source if in_dtype.kind == "f" else self._cast(source, np.float64)
-        flat, axes, _, rows, row_length = self._rows("sum", work, axis)
-        out_shape = self._result_shape(source.shape, axes, keepdims)
-        out_dtype = work.dtype if dtype is None else np.dtype(dtype)
-        if row_length == 0:
-            return self.zeros(out_shape, out_dtype)
-        out = self._empty((rows,), work.dtype)
-        reduce = _backend.CUDA.kernels.reduce
-        reduce.reduce_rows(reduce.OP_SUM, self._flat(flat), row_length, out, _backend.CUDA)
-        out = out.reshape(out_shape)
-        if dtype is None and in_dtype.kind in "biu":
-            # NumPy sums integers and bools as int64; counts below 2**53 are exact in float64.
-            return self._cast(out, np.int64)
-        return self._cast(out, out_dtype)
-
-    def max(self, a, axis=None, keepdims=False):
-        source = self._device("max", a)
-        self._float_result("max", source.dtype)
-        flat, axes, _, rows, row_length = self._rows("max", source, axis)
-        if row_length == 0:
-            raise ValueError("zero-size array to reduction operation maximum which has no identity")
-        out = self._empty((rows,), source.dtype)
-        reduce = _backend.CUDA.kernels.reduce
-        reduce.reduce_rows(reduce.OP_MAX, self._flat(flat), row_length, out, _backend.CUDA)
-        return out.reshape(self._result_shape(source.shape, axes, keepdims))
-
-    amax = max
-
-    def argmax(self, a, axis=None, keepdims=False):
-        source = self._device("argmax", a)
-        self._float_result("argmax", source.dtype)
-        if axis is not None and isinstance(axis, (tuple, list)):
-            raise TypeError("argmax takes a single axis (an int) or None")
-        flat, axes, _, rows, row_length = self._rows("argmax", source, axis)
-        if row_length == 0:
-            raise ValueError("attempt to get argmax of an empty sequence")
-        out = self._empty((rows,), np.int64)
-        _backend.CUDA.kernels.reduce.argmax_rows(self._flat(flat), row_length, out)
-        if axis is None:
-            return out.reshape((1,) * source.ndim if keepdims else ())
-        return out.reshape(self._result_shape(source.shape, axes, keepdims))
-
-    # ------------------------------------------------------------ linear algebra
-    def matmul_t(self, a, b, transpose_a=False, transpose_b=False):
-        a, b = self._device("matmul", a), self._device("matmul", b)
-        if a.ndim != 2 or b.ndim != 2:
-            raise ValueError(f"matmul_t takes 2-D arrays, got shapes {a.shape} and {b.shape}")
-        dtype = self._float_result("matmul", np.result_type(a.dtype, b.dtype))
-        a, b = self._cast(a, dtype), self._cast(b, dtype)
-        rows, inner = (a.shape[1], a.shape[0]) if transpose_a else a.shape
-        inner_b, cols = (b.shape[1], b.shape[0]) if transpose_b else b.shape
-        if inner != inner_b:
-            raise ValueError(
-                f"matmul: inner dimensions differ ({inner} != {inner_b}) for operands of shapes "
-                f"{tuple(a.shape)}{'.T' if transpose_a else ''} and "
-                f"{tuple(b.shape)}{'.T' if transpose_b else ''}"
-            )
-        out = self._empty((rows, cols), dtype)
-        if inner == 0:
-            return self.zeros((rows, cols), dtype)
-        _backend.CUDA.kernels.linalg.matmul(a, b, out, bool(transpose_a), bool(transpose_b))
-        return out
-
-    def matmul(self, a, b):
-        """NumPy's matmul for a 1-D or N-D ``a`` and a 1-D or 2-D ``b`` (batched ``b`` is not
-        supported on the device)."""
-        a, b = self._device("matmul", a), self._device("matmul", b)
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(
-                f"matmul needs operands with at least one axis, got shapes {a.shape} and {b.shape}"
-            )
-        if b.ndim > 2:
-            raise TypeError(
-                f"matmul on CUDA arrays supports a 1-D or 2-D right operand, got shape {b.shape}"
-            )
-        a2 = self.reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
-        b2 = self.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
-        a2_shape = tuple(a2.shape)  # the simulator's shapes refuse negative indices
-        lead = a2_shape[:-1]
-        folded = self.reshape(a2, (-1, a2_shape[-1])) if a2.ndim > 2 else a2
-        out = self.matmul_t(folded, b2)
-        shape = (*lead, b2.shape[1])
-        if a.ndim == 1:
-            shape = shape[1:]
-        if b.ndim == 1:
-            shape = shape[:-1]
-        return self.reshape(out, shape)
-
     def __repr__(self) -> str:
         return "<numbaconv CUDA array namespace>"
-
-
-#: The namespace for CUDA device arrays.
-cuda = _CudaNamespace()
-
-
-def astype(array, dtype):
-    """``array`` converted to ``dtype`` (a new array), on the device or the host."""
-    if is_device(array):
-        return cuda.astype(array, dtype)
-    return np.asarray(array).astype(dtype)
-
-
-def asarray(value):
-    """A device array as it is; anything else through ``np.asarray``."""
-    if is_device(value):
-        return _backend.as_device_array(value)
-    return np.asarray(value)
-
-
-def copy(array):
-    """A C-contiguous copy of ``array`` on its own device."""
-    if is_device(array):
-        return cuda.copy(array)
-    return np.array(array, copy=True, order="C")
