@@ -103,19 +103,68 @@ def integer(name: str, value, *, minimum: int | None = None) -> int:
 
 
 def int_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]:
-    """``(h, w)`` from an int or a pair of ints, as PyTorch's ``_pair``."""
+    """``(h, w)`` from an int, a one-element tuple (both axes) or a pair of ints, as PyTorch's
+    ``_pair`` and its C++ argument parsing."""
     if isinstance(value, (tuple, list, np.ndarray)):
-        items = list(value)
-        if len(items) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {describe(value)}")
+        items = list(np.ravel(value)) if isinstance(value, np.ndarray) else list(value)
+        if len(items) not in (1, 2):
+            raise ValueError(
+                f"{name} must be an int or a tuple of one or two ints, got {describe(value)}"
+            )
         try:
             return (
                 integer(name, items[0], minimum=minimum),
-                integer(name, items[1], minimum=minimum),
+                integer(name, items[-1], minimum=minimum),
             )
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (in {name}={describe(value)})") from None
     return (integer(name, value, minimum=minimum),) * 2
+
+
+def pool_stride(stride, kernel: tuple[int, int]) -> tuple[int, int]:
+    """A pooling stride: ``None`` or an empty tuple/list mean ``kernel`` (PyTorch's default),
+    anything else as :func:`int_pair` (>= 1)."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel
+    return int_pair("stride", stride, minimum=1)
+
+
+def image_batch(name: str, arr, backend):
+    """``(batch, unbatched)``: a 4-D (N, C, H, W) array as it is, or a 3-D (C, H, W) image as
+    a batch of one (``unbatched`` True), as PyTorch's conv and pooling functions accept.
+
+    A 3-D device array is made C-contiguous first: numba reshapes only contiguous arrays.
+    """
+    if arr.ndim == 3:
+        if _backend.is_device_array(arr):
+            arr = backend.contiguous(arr, arr.dtype)
+        return arr.reshape((1, *arr.shape)), True
+    if arr.ndim != 4:
+        raise ValueError(
+            f"{name} must be 3-D (C, H, W) or 4-D (N, C, H, W), got {arr.ndim}-D shape "
+            f"{tuple(arr.shape)}"
+        )
+    return arr, False
+
+
+def image_shape(name: str, value) -> tuple[tuple[int, int, int, int], bool]:
+    """``(shape4, unbatched)`` from an (N, C, H, W) or (C, H, W) tuple of non-negative ints
+    (the ``input_shape`` of gradient functions)."""
+    if not isinstance(value, (tuple, list)) or len(value) not in (3, 4):
+        raise ValueError(
+            f"{name} must be a tuple of 4 (N, C, H, W) or 3 (C, H, W) non-negative ints, "
+            f"got {value!r}"
+        )
+    try:
+        shape = tuple(integer(name, item, minimum=0) for item in value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc} (in {name}={value!r})") from None
+    return ((1, *shape), True) if len(shape) == 3 else (shape, False)
+
+
+def unbatch(arr, unbatched: bool):
+    """Drop the batch axis of a fresh (1, ...) result again when the input was unbatched."""
+    return arr.reshape(tuple(arr.shape[1:])) if unbatched else arr
 
 
 def pool_output_size(

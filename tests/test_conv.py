@@ -412,9 +412,9 @@ BAD_CALLS = [
         lambda: conv2d(X, W.astype(np.complex64), groups=2),
     ),
     (
-        r"x must be 4-D with layout \(N, C, H, W\), got 3-D shape \(4, 8, 8\)",
+        r"x must be 3-D \(C, H, W\) or 4-D \(N, C, H, W\), got 2-D shape \(8, 8\)",
         ValueError,
-        lambda: conv2d(X[0], W, groups=2),
+        lambda: conv2d(X[0, 0], W, groups=2),
     ),
     (
         r"weight must be 4-D with layout \(O, C/groups, KH, KW\), got 3-D shape \(2, 3, 3\)",
@@ -509,9 +509,10 @@ BAD_CALLS = [
         lambda: conv2d(X, np.ones((0, 2, 3, 3)), groups=2),
     ),
     (
-        r"input_shape must be a tuple of 4 ints \(N, C, H, W\), got \(2, 4, 8\)",
+        r"input_shape must be a tuple of 4 \(N, C, H, W\) or 3 \(C, H, W\) non-negative ints, "
+        r"got \(4, 8\)",
         ValueError,
-        lambda: conv2d_grad_input((2, 4, 8), W, GY, groups=2),
+        lambda: conv2d_grad_input((4, 8), W, GY, groups=2),
     ),
     (
         r"input_shape must be an integer, got 8\.0$",
@@ -544,9 +545,9 @@ BAD_CALLS = [
         lambda: conv2d_grad_weight(X, (6, 2, 3), GY, groups=2),
     ),
     (
-        r"grad_output must be 4-D with layout \(N, O, OH, OW\), got 3-D shape \(6, 6, 6\)",
+        r"grad_output must be 3-D \(C, H, W\) or 4-D \(N, C, H, W\), got 2-D shape \(6, 6\)",
         ValueError,
-        lambda: conv2d_grad_bias(GY[0]),
+        lambda: conv2d_grad_bias(GY[0, 0]),
     ),
     (
         r"grad_output " + UNSUPPORTED.format("complex128"),

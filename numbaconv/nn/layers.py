@@ -67,6 +67,9 @@ class Linear(Module):
 class Conv2d(Module):
     """2-D convolution layer (cross-correlation, NCHW, OIHW weights), as ``torch.nn.Conv2d``.
 
+    Takes a batch (N, C, H, W) or one image (C, H, W), which gives an unbatched (O, OH, OW)
+    output. Pairs may be an int, a one-element tuple (both axes) or a pair.
+
     Parameters
     ----------
     in_channels, out_channels : int
@@ -262,7 +265,11 @@ class Flatten(Module):
 
 
 class MaxPool2d(Module):
-    """2-D max pooling (``stride`` defaults to ``kernel_size``)."""
+    """2-D max pooling over (N, C, H, W) or unbatched (C, H, W) inputs.
+
+    ``stride`` defaults to ``kernel_size`` (``None`` or ``()``); arguments as
+    :func:`numbaconv.ops.max_pool2d`.
+    """
 
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
@@ -294,7 +301,11 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """2-D average pooling (``stride`` defaults to ``kernel_size``)."""
+    """2-D average pooling over (N, C, H, W) or unbatched (C, H, W) inputs.
+
+    ``stride`` defaults to ``kernel_size`` (``None`` or ``()``); arguments as
+    :func:`numbaconv.ops.avg_pool2d`.
+    """
 
     def __init__(
         self,
@@ -329,7 +340,8 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed ``output_size`` (int or pair)."""
+    """Average pooling of (N, C, H, W) or unbatched (C, H, W) inputs to a fixed
+    ``output_size``: an int or a pair whose ``None`` entries keep the input's size."""
 
     def __init__(self, output_size):
         super().__init__()

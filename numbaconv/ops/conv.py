@@ -8,6 +8,10 @@ Every function accepts NumPy arrays (run by the CPU kernels, NumPy results) or C
 arrays (numba's, or anything with ``__cuda_array_interface__``; run by the CUDA kernels, numba
 device-array results, no copy to the host), with the same validation and messages. Mixing the
 two kinds in one call is a TypeError.
+
+Like PyTorch's, the input may be a batch (N, C, H, W) or a single image (C, H, W), run as a
+batch of one (a reshape, the same kernels); the results then have no batch axis either.
+``stride``, ``padding`` and ``dilation`` may be an int, a one-element tuple (both axes) or a pair.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class _Geometry:
 
 def _shape4(name: str, shape) -> tuple[int, int, int, int]:
     if not isinstance(shape, (tuple, list)) or len(shape) != 4:
-        raise ValueError(f"{name} must be a tuple of 4 ints (N, C, H, W), got {shape!r}")
+        raise ValueError(f"{name} must be a tuple of 4 ints (O, C/groups, KH, KW), got {shape!r}")
     return tuple(v.integer(name, s, minimum=0) for s in shape)
 
 
@@ -121,8 +125,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Parameters
     ----------
-    x : array_like or CUDA device array, shape (N, C, H, W)
-        Input batch.
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
+        Input batch, or one unbatched image.
     weight : array_like or CUDA device array, shape (O, C // groups, KH, KW)
         Filters.
     bias : array_like or CUDA device array, shape (O,), optional
@@ -137,7 +141,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Returns
     -------
-    numpy.ndarray or numba device array, shape (N, O, OH, OW)
+    numpy.ndarray or numba device array, shape (N, O, OH, OW), or (O, OH, OW) for a 3-D ``x``
         On the inputs' device. ``OH = (H + 2*pad - dilation*(KH - 1) - 1) // stride + 1``
         (likewise OW). float32 when every input is float32, else float64; integer and bool
         host inputs are cast to float64 (device inputs must be float32 or float64).
@@ -161,7 +165,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     [[[[9.0, 9.0], [9.0, 9.0]]]]
     """
     backend = _backend.select("conv2d", x=x, weight=weight, bias=bias)
-    x = _array4("x", x, "(N, C, H, W)")
+    x, unbatched = v.image_batch("x", v.as_array("x", x), backend)
     weight = _array4("weight", weight, "(O, C/groups, KH, KW)")
     arrays = [x, weight]
     if bias is not None:
@@ -173,7 +177,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtype = v.result_dtype(*arrays)
     out = backend.empty(geo.output_shape, dtype)
     if out.size == 0:
-        return out
+        return v.unbatch(out, unbatched)
     if bias is None:
         bias = backend.zeros(weight.shape[0], dtype)
     else:
@@ -188,18 +192,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         geo.dilation,
         geo.groups,
     )
-    return out
+    return v.unbatch(out, unbatched)
 
 
-def _check_grad_output(grad_output, geo: _Geometry):
-    grad_output = _array4("grad_output", grad_output, "(N, O, OH, OW)")
+def _check_grad_output(grad_output, geo: _Geometry, unbatched: bool, backend):
+    """``grad_output`` checked against the forward output shape (without the batch axis for an
+    unbatched forward input) and returned 4-D."""
+    grad_output = v.as_array("grad_output", grad_output)
+    expected = geo.output_shape[1:] if unbatched else geo.output_shape
+    input_shape = geo.input_shape[1:] if unbatched else geo.input_shape
     v.check_shape(
         "grad_output",
         grad_output,
-        geo.output_shape,
-        f"(the conv2d output for input shape {geo.input_shape} and weight shape "
+        expected,
+        f"(the conv2d output for input shape {input_shape} and weight shape "
         f"{geo.weight_shape} with these stride/padding/dilation/groups)",
     )
+    grad_output, _ = v.image_batch("grad_output", grad_output, backend)
     return grad_output
 
 
@@ -208,12 +217,13 @@ def conv2d_grad_input(input_shape, weight, grad_output, stride=1, padding=0, dil
 
     Parameters
     ----------
-    input_shape : tuple of 4 ints
-        Shape (N, C, H, W) of the forward input. Needed because a stride can leave the last
-        rows or columns of the input unused, so the output alone does not determine it.
+    input_shape : tuple of 4 or 3 ints
+        Shape (N, C, H, W) of the forward input, or (C, H, W) for an unbatched one. Needed
+        because a stride can leave the last rows or columns of the input unused, so the output
+        alone does not determine it.
     weight : array_like or CUDA device array, shape (O, C // groups, KH, KW)
         The forward's filters.
-    grad_output : array_like or CUDA device array, shape (N, O, OH, OW)
+    grad_output : array_like or CUDA device array, shape (N, O, OH, OW) or (O, OH, OW)
         Gradient of the loss with respect to the forward's output.
     stride, padding, dilation, groups
         As given to :func:`conv2d`.
@@ -230,14 +240,14 @@ def conv2d_grad_input(input_shape, weight, grad_output, stride=1, padding=0, dil
         As :func:`conv2d`, and when grad_output's shape is not the forward's output shape.
     """
     backend = _backend.select("conv2d_grad_input", weight=weight, grad_output=grad_output)
-    input_shape = _shape4("input_shape", input_shape)
+    input_shape, unbatched = v.image_shape("input_shape", input_shape)
     weight = _array4("weight", weight, "(O, C/groups, KH, KW)")
     geo = _geometry(input_shape, weight.shape, stride, padding, dilation, groups)
-    grad_output = _check_grad_output(grad_output, geo)
+    grad_output = _check_grad_output(grad_output, geo, unbatched, backend)
     dtype = v.result_dtype(weight, grad_output)
     grad_input = backend.empty(input_shape, dtype)
     if grad_input.size == 0:
-        return grad_input
+        return v.unbatch(grad_input, unbatched)
     backend.kernels.conv.conv2d_grad_input(
         backend.contiguous(grad_output, dtype),
         backend.contiguous(weight, dtype),
@@ -247,7 +257,7 @@ def conv2d_grad_input(input_shape, weight, grad_output, stride=1, padding=0, dil
         geo.dilation,
         geo.groups,
     )
-    return grad_input
+    return v.unbatch(grad_input, unbatched)
 
 
 def conv2d_grad_weight(x, weight_shape, grad_output, stride=1, padding=0, dilation=1, groups=1):
@@ -255,11 +265,11 @@ def conv2d_grad_weight(x, weight_shape, grad_output, stride=1, padding=0, dilati
 
     Parameters
     ----------
-    x : array_like or CUDA device array, shape (N, C, H, W)
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
         The forward's input.
     weight_shape : tuple of 4 ints
         Shape (O, C // groups, KH, KW) of the forward's weight.
-    grad_output : array_like or CUDA device array, shape (N, O, OH, OW)
+    grad_output : array_like or CUDA device array, shape (N, O, OH, OW) or (O, OH, OW)
         Gradient of the loss with respect to the forward's output.
     stride, padding, dilation, groups
         As given to :func:`conv2d`.
@@ -276,10 +286,10 @@ def conv2d_grad_weight(x, weight_shape, grad_output, stride=1, padding=0, dilati
         As :func:`conv2d`, and when grad_output's shape is not the forward's output shape.
     """
     backend = _backend.select("conv2d_grad_weight", x=x, grad_output=grad_output)
-    x = _array4("x", x, "(N, C, H, W)")
+    x, unbatched = v.image_batch("x", v.as_array("x", x), backend)
     weight_shape = _shape4("weight_shape", weight_shape)
     geo = _geometry(x.shape, weight_shape, stride, padding, dilation, groups)
-    grad_output = _check_grad_output(grad_output, geo)
+    grad_output = _check_grad_output(grad_output, geo, unbatched, backend)
     dtype = v.result_dtype(x, grad_output)
     grad_weight = backend.empty(weight_shape, dtype)
     backend.kernels.conv.conv2d_grad_weight(
@@ -299,8 +309,9 @@ def conv2d_grad_bias(grad_output):
 
     Parameters
     ----------
-    grad_output : array_like or CUDA device array, shape (N, O, OH, OW)
-        Gradient of the loss with respect to the forward's output.
+    grad_output : array_like or CUDA device array, shape (N, O, OH, OW) or (O, OH, OW)
+        Gradient of the loss with respect to the forward's output (unbatched for an unbatched
+        forward input).
 
     Returns
     -------
@@ -309,7 +320,7 @@ def conv2d_grad_bias(grad_output):
         to grad_output's float dtype).
     """
     backend = _backend.select("conv2d_grad_bias", grad_output=grad_output)
-    grad_output = _array4("grad_output", grad_output, "(N, O, OH, OW)")
+    grad_output, _ = v.image_batch("grad_output", v.as_array("grad_output", grad_output), backend)
     dtype = v.result_dtype(grad_output)
     grad_bias = backend.empty(grad_output.shape[1], dtype)
     backend.kernels.conv.conv2d_grad_bias(backend.contiguous(grad_output, dtype), grad_bias)

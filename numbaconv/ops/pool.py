@@ -4,6 +4,12 @@ Each function validates its arguments, makes the arrays C-contiguous in one
 float dtype, allocates the result and calls a launcher from the backend's ``pool``
 kernel module (:mod:`numbaconv.kernels.cpu.pool` or :mod:`numbaconv.kernels.cuda.pool`).
 
+Like PyTorch's, every function takes a batch (N, C, H, W) or a single image (C, H, W); an
+image is run as a batch of one (a reshape, the same kernels) and its results come back
+without the batch axis: (C, OH, OW) outputs and indices, (C, H, W) gradients. Pairs (kernel
+size, stride, padding, dilation) may be an int, a one-element tuple (both axes) or a pair; an
+empty ``stride`` tuple means the default, ``kernel_size``.
+
 Every function accepts NumPy arrays (CPU kernels, NumPy results) or CUDA device arrays
 (numba's, or anything with ``__cuda_array_interface__``; CUDA kernels, numba device-array
 results, no copy to the host), with the same validation and messages. Device arrays must be
@@ -18,29 +24,27 @@ import numpy as np
 from .. import _backend
 from .. import _validate as v
 
-_LAYOUT = "(N, C, H, W)"
+
+def _input(name: str, value, backend):
+    """``(batch, unbatched)``: ``value`` as a 4-D array; a (C, H, W) image is a batch of one."""
+    return v.image_batch(name, v.as_array(name, value), backend)
 
 
-def _input(name: str, value) -> np.ndarray:
-    arr = v.as_array(name, value)
-    v.check_ndim(name, arr, 4, _LAYOUT)
-    return arr
-
-
-def _input_shape(value) -> tuple[int, int, int, int]:
-    if not isinstance(value, (tuple, list)) or len(value) != 4:
-        raise ValueError(
-            f"input_shape must be a tuple of 4 non-negative ints {_LAYOUT}, got {value!r}"
-        )
-    try:
-        return tuple(v.integer("input_shape", item, minimum=0) for item in value)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{exc} (in input_shape={value!r})") from None
+def _grad_output(grad_output, expected4, unbatched: bool, backend):
+    """``grad_output`` checked against the forward output shape (without the batch axis when
+    the forward input was unbatched) and returned 4-D."""
+    grad_output = v.as_array("grad_output", grad_output)
+    expected = expected4[1:] if unbatched else expected4
+    v.check_shape("grad_output", grad_output, expected, "(the forward output shape)")
+    if unbatched:
+        grad_output = backend.contiguous(grad_output, grad_output.dtype)
+        grad_output = grad_output.reshape(tuple(expected4))
+    return grad_output
 
 
 def _window_params(kernel_size, stride, padding, dilation):
     kernel = v.int_pair("kernel_size", kernel_size, minimum=1)
-    strides = kernel if stride is None else v.int_pair("stride", stride, minimum=1)
+    strides = v.pool_stride(stride, kernel)
     pads = v.int_pair("padding", padding, minimum=0)
     dilations = v.int_pair("dilation", dilation, minimum=1)
     return kernel, strides, pads, dilations
@@ -112,13 +116,13 @@ def max_pool2d(
 
     Parameters
     ----------
-    x : array_like or CUDA device array, shape (N, C, H, W)
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
         float32 or float64; integer and bool host arrays are cast to float64 (device arrays
         must be float32 or float64).
     kernel_size : int or (int, int)
         Window size (kh, kw), positive.
     stride : int or (int, int), optional
-        Step between windows; ``None`` (default) means ``kernel_size``.
+        Step between windows; ``None`` (default) or ``()`` means ``kernel_size``.
     padding : int or (int, int), default 0
         Implicit padding on both sides of each axis. It acts as ``-inf`` and is never
         selected; at most ``((kernel_size - 1) * dilation + 1) // 2``.
@@ -131,9 +135,10 @@ def max_pool2d(
 
     Returns
     -------
-    out : ndarray or numba device array, shape (N, C, OH, OW), dtype of ``x`` (float32 or float64)
+    out : ndarray or numba device array, shape (N, C, OH, OW) or (C, OH, OW)
+        dtype of ``x`` (float32 or float64).
         ``OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (rounded up with ``ceil_mode``).
-    indices : ndarray or numba device array of int64, shape (N, C, OH, OW)
+    indices : ndarray or numba device array of int64, shape of ``out``
         Only with ``return_indices``: flat ``h * W + w`` position of the maximum in its
         input plane. Ties go to the first maximum in row-major window order; a window
         holding a NaN gives NaN and the position of its first NaN. A window that covers
@@ -145,7 +150,7 @@ def max_pool2d(
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("max_pool2d", x=x)
-    x = _input("x", x)
+    x, unbatched = _input("x", x, backend)
     kernel, strides, pads, dilations, (out_h, out_w) = _max_setup(
         x.shape, kernel_size, stride, padding, dilation, ceil_mode, "x"
     )
@@ -158,7 +163,8 @@ def max_pool2d(
         backend.kernels.pool.max_pool2d_forward(
             x, out, indices, *kernel, *strides, *pads, *dilations
         )
-    return (out, indices) if return_indices else out
+    out = v.unbatch(out, unbatched)
+    return (out, v.unbatch(indices, unbatched)) if return_indices else out
 
 
 def max_pool2d_grad(
@@ -174,10 +180,10 @@ def max_pool2d_grad(
 
     Parameters
     ----------
-    grad_output : array_like or CUDA device array, shape (N, C, OH, OW)
+    grad_output : array_like or CUDA device array, shape (N, C, OH, OW) or (C, OH, OW)
         Gradient of the loss with respect to ``max_pool2d(x, ...)``; its shape must be
         exactly the forward output's.
-    x : array_like or CUDA device array, shape (N, C, H, W)
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
         The forward input. The position of each window's maximum is recomputed from it
         (first maximum in row-major window order, first NaN if any).
     kernel_size, stride, padding, dilation, ceil_mode
@@ -185,7 +191,7 @@ def max_pool2d_grad(
 
     Returns
     -------
-    grad_input : ndarray or numba device array, shape (N, C, H, W)
+    grad_input : ndarray or numba device array, shape of ``x``
         float64 if either input is float64 (integers count as float64), else float32.
         Each ``grad_output`` element is added at its window's maximum; overlapping
         windows accumulate.
@@ -196,14 +202,11 @@ def max_pool2d_grad(
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("max_pool2d_grad", grad_output=grad_output, x=x)
-    grad_output = v.as_array("grad_output", grad_output)
-    x = _input("x", x)
+    x, unbatched = _input("x", x, backend)
     kernel, strides, pads, dilations, out_hw = _max_setup(
         x.shape, kernel_size, stride, padding, dilation, ceil_mode, "x"
     )
-    v.check_shape(
-        "grad_output", grad_output, tuple(x.shape[:2]) + out_hw, "(the forward output shape)"
-    )
+    grad_output = _grad_output(grad_output, tuple(x.shape[:2]) + out_hw, unbatched, backend)
     dtype = v.result_dtype(grad_output, x)
     grad_output = backend.contiguous(grad_output, dtype)
     x = backend.contiguous(x, dtype)
@@ -212,7 +215,7 @@ def max_pool2d_grad(
         backend.kernels.pool.max_pool2d_backward(
             grad_output, x, grad_input, *kernel, *strides, *pads, *dilations
         )
-    return grad_input
+    return v.unbatch(grad_input, unbatched)
 
 
 def avg_pool2d(
@@ -228,13 +231,13 @@ def avg_pool2d(
 
     Parameters
     ----------
-    x : array_like or CUDA device array, shape (N, C, H, W)
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
         float32 or float64; integer and bool host arrays are cast to float64 (device arrays
         must be float32 or float64).
     kernel_size : int or (int, int)
         Window size (kh, kw), positive.
     stride : int or (int, int), optional
-        Step between windows; ``None`` (default) means ``kernel_size``.
+        Step between windows; ``None`` (default) or ``()`` means ``kernel_size``.
     padding : int or (int, int), default 0
         Zero padding on both sides of each axis, at most ``kernel_size // 2``.
     ceil_mode : bool, default False
@@ -248,7 +251,8 @@ def avg_pool2d(
 
     Returns
     -------
-    out : ndarray or numba device array, shape (N, C, OH, OW), dtype of ``x`` (float32 or float64)
+    out : ndarray or numba device array, shape (N, C, OH, OW) or (C, OH, OW)
+        dtype of ``x`` (float32 or float64).
         ``OH = (H + 2*ph - kh) // sh + 1`` (rounded up with ``ceil_mode``). Sums are
         accumulated in float64.
 
@@ -258,7 +262,7 @@ def avg_pool2d(
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("avg_pool2d", x=x)
-    x = _input("x", x)
+    x, unbatched = _input("x", x, backend)
     kernel, strides, pads, (out_h, out_w), include_pad, divisor = _avg_setup(
         x.shape,
         kernel_size,
@@ -275,7 +279,7 @@ def avg_pool2d(
         backend.kernels.pool.avg_pool2d_forward(
             x, out, *kernel, *strides, *pads, include_pad, divisor
         )
-    return out
+    return v.unbatch(out, unbatched)
 
 
 def avg_pool2d_grad(
@@ -292,11 +296,11 @@ def avg_pool2d_grad(
 
     Parameters
     ----------
-    grad_output : array_like or CUDA device array, shape (N, C, OH, OW)
+    grad_output : array_like or CUDA device array, shape (N, C, OH, OW) or (C, OH, OW)
         Gradient of the loss with respect to the forward output; its shape must be
         exactly the forward output's for ``input_shape``.
-    input_shape : tuple of 4 non-negative ints
-        Shape (N, C, H, W) of the forward input.
+    input_shape : tuple of 4 or 3 non-negative ints
+        Shape (N, C, H, W) or (C, H, W) of the forward input.
     kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
         As in :func:`avg_pool2d`.
 
@@ -311,8 +315,7 @@ def avg_pool2d_grad(
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("avg_pool2d_grad", grad_output=grad_output)
-    grad_output = v.as_array("grad_output", grad_output)
-    shape = _input_shape(input_shape)
+    shape, unbatched = v.image_shape("input_shape", input_shape)
     kernel, strides, pads, out_hw, include_pad, divisor = _avg_setup(
         shape,
         kernel_size,
@@ -323,14 +326,14 @@ def avg_pool2d_grad(
         divisor_override,
         "input_shape",
     )
-    v.check_shape("grad_output", grad_output, shape[:2] + out_hw, "(the forward output shape)")
+    grad_output = _grad_output(grad_output, shape[:2] + out_hw, unbatched, backend)
     grad_output = backend.contiguous(grad_output, grad_output.dtype)
     grad_input = backend.empty(shape, grad_output.dtype)
     if grad_input.size:
         backend.kernels.pool.avg_pool2d_backward(
             grad_output, grad_input, *kernel, *strides, *pads, include_pad, divisor
         )
-    return grad_input
+    return v.unbatch(grad_input, unbatched)
 
 
 def _adaptive_output_size(output_size, spatial) -> tuple[int, int]:
@@ -368,14 +371,15 @@ def adaptive_avg_pool2d(x, output_size):
 
     Parameters
     ----------
-    x : array_like or CUDA device array, shape (N, C, H, W)
+    x : array_like or CUDA device array, shape (N, C, H, W) or (C, H, W)
         float32 or float64 with H, W > 0; integer and bool arrays are cast to float64.
     output_size : int or (int or None, int or None)
         (OH, OW), positive; a ``None`` entry keeps that input size.
 
     Returns
     -------
-    out : ndarray or numba device array, shape (N, C, OH, OW), dtype of ``x`` (float32 or float64)
+    out : ndarray or numba device array, shape (N, C, OH, OW) or (C, OH, OW)
+        dtype of ``x`` (float32 or float64).
 
     Raises
     ------
@@ -383,14 +387,14 @@ def adaptive_avg_pool2d(x, output_size):
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("adaptive_avg_pool2d", x=x)
-    x = _input("x", x)
+    x, unbatched = _input("x", x, backend)
     _check_adaptive_input("x", x.shape)
     out_hw = _adaptive_output_size(output_size, x.shape[2:])
     x = backend.contiguous(x, x.dtype)
     out = backend.empty(tuple(x.shape[:2]) + out_hw, x.dtype)
     if out.size:
         backend.kernels.pool.adaptive_avg_pool2d_forward(x, out)
-    return out
+    return v.unbatch(out, unbatched)
 
 
 def adaptive_avg_pool2d_grad(grad_output, input_shape):
@@ -398,11 +402,11 @@ def adaptive_avg_pool2d_grad(grad_output, input_shape):
 
     Parameters
     ----------
-    grad_output : array_like or CUDA device array, shape (N, C, OH, OW)
+    grad_output : array_like or CUDA device array, shape (N, C, OH, OW) or (C, OH, OW)
         Gradient of the loss with respect to the forward output, OH, OW > 0; the output
         size is read from this shape.
-    input_shape : tuple of 4 non-negative ints
-        Shape (N, C, H, W) of the forward input, H, W > 0.
+    input_shape : tuple of 4 or 3 non-negative ints
+        Shape (N, C, H, W) or (C, H, W) of the forward input, H, W > 0.
 
     Returns
     -------
@@ -415,16 +419,24 @@ def adaptive_avg_pool2d_grad(grad_output, input_shape):
         Bad shapes, sizes or argument types; the message names the argument.
     """
     backend = _backend.select("adaptive_avg_pool2d_grad", grad_output=grad_output)
-    grad_output = _input("grad_output", grad_output)
-    shape = _input_shape(input_shape)
+    shape, unbatched = v.image_shape("input_shape", input_shape)
     _check_adaptive_input("input_shape", shape)
-    if tuple(grad_output.shape[:2]) != shape[:2] or min(grad_output.shape[2:]) <= 0:
+    grad_output = v.as_array("grad_output", grad_output)
+    lead = shape[1:2] if unbatched else shape[:2]
+    if (
+        grad_output.ndim != len(lead) + 2
+        or tuple(grad_output.shape[: len(lead)]) != lead
+        or min(grad_output.shape[len(lead) :]) <= 0
+    ):
+        layout, lead_names = ("(C, OH, OW)", "C") if unbatched else ("(N, C, OH, OW)", "(N, C)")
         raise ValueError(
-            f"grad_output has shape {tuple(grad_output.shape)}; expected (N, C)={shape[:2]} as in "
-            f"input_shape={shape} and positive (OH, OW)"
+            f"grad_output has shape {tuple(grad_output.shape)}; expected {layout} with "
+            f"{lead_names}={lead if len(lead) > 1 else lead[0]} as in "
+            f"input_shape={tuple(input_shape)} and positive (OH, OW)"
         )
+    grad_output, _ = v.image_batch("grad_output", grad_output, backend)
     grad_output = backend.contiguous(grad_output, grad_output.dtype)
     grad_input = backend.empty(shape, grad_output.dtype)
     if grad_input.size:
         backend.kernels.pool.adaptive_avg_pool2d_backward(grad_output, grad_input)
-    return grad_input
+    return v.unbatch(grad_input, unbatched)
