@@ -461,7 +461,7 @@ BAD_CALLS = [
         lambda: conv2d(X, W, stride=float("nan"), groups=2),
     ),
     (
-        r"stride must be an int or a pair of ints, got \(1, 2, 3\)$",
+        r"stride must be an int or a tuple of one or two ints, got \(1, 2, 3\)$",
         ValueError,
         lambda: conv2d(X, W, stride=(1, 2, 3), groups=2),
     ),
@@ -515,12 +515,12 @@ BAD_CALLS = [
         lambda: conv2d_grad_input((4, 8), W, GY, groups=2),
     ),
     (
-        r"input_shape must be an integer, got 8\.0$",
+        r"input_shape must be an integer, got 8\.0 \(in input_shape=\(2, 4, 8\.0, 8\)\)$",
         TypeError,
         lambda: conv2d_grad_input((2, 4, 8.0, 8), W, GY, groups=2),
     ),
     (
-        r"input_shape must be >= 0, got -8$",
+        r"input_shape must be >= 0, got -8 \(in input_shape=\(2, 4, -8, 8\)\)$",
         ValueError,
         lambda: conv2d_grad_input((2, 4, -8, 8), W, GY, groups=2),
     ),
