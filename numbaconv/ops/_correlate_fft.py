@@ -7,7 +7,7 @@ plain loops compiled for the CPU and, as twins, for CUDA). It runs on the host o
 
 The image is extended by SciPy's boundary rule once (``np.pad``), cut into overlapping tiles
 of a fixed FFT length per axis, and every tile is transformed, multiplied by the kernel's
-spectrum and transformed back in one batched call: tiles of about 64-128 samples stay in cache,
+spectrum and transformed back in one batched call: tiles of 64-512 samples stay in cache,
 and the batch spreads over ``workers`` threads. The tile lengths depend on the shapes only, and
 each 1-D transform is computed the same way whichever thread runs it, so results do not depend
 on the thread count (tested).
@@ -26,20 +26,24 @@ _PAD_MODES = {BOUNDARY_SYMM: "symmetric", BOUNDARY_WRAP: "wrap"}
 # Shortest tile FFT length; shorter transforms are dominated by per-transform overhead.
 _MIN_TILE = 64
 
-# Relative cost units of 'auto', fitted on the 2-core AVX-512 development machine (float32,
-# 2048^2 'same' images): one multiply-add of the direct kernel, and one n*log2(n) unit of a
-# real transform plus the fixed per-output work of the FFT path (padding, tiling, copies).
+# Relative cost units of 'auto', measured as CPU time on the 2-core AVX-512 development machine
+# (float32, 2048^2 'same', symm): one multiply-add of the direct kernel is 1 unit (0.05 ns) and
+# its per-output overhead 8 units (the rows' passes, the boundary columns); the FFT path costs
+# 3.2 units per n*log2(n) of each transform plus 80 units per output (padding, tiling, the
+# spectrum product, copies). Direct and FFT then break even near 14 x 14 kernels.
 _DIRECT_MAC = 1.0
-_FFT_NLOGN = 1.6
-_FFT_PER_OUTPUT = 40.0
+_DIRECT_PER_OUTPUT = 8.0
+_FFT_NLOGN = 3.2
+_FFT_PER_OUTPUT = 80.0
 
 
 def tile_length(kernel_size: int, extended_size: int) -> int:
-    """FFT length along one axis: a power of two of at least four kernel lengths (each tile
-    then yields at least three quarters of its length), or one transform over the whole
-    extended axis when that is no longer."""
+    """FFT length along one axis: a power of two of at least eight kernel lengths (each tile
+    then yields at least seven eighths of its length as outputs), or one transform over the
+    whole extended axis when that is no longer. (Measured on 2048^2 float32 with a 25 x 25
+    kernel: 256-point tiles cost half the CPU time of 128-point ones, and 512 more again.)"""
     length = _MIN_TILE
-    while length < 4 * (kernel_size - 1):
+    while length < 8 * (kernel_size - 1):
         length *= 2
     whole = scipy.fft.next_fast_len(extended_size, real=True)
     return min(length, whole)
@@ -69,7 +73,8 @@ def prefer_fft(out_shape, kernel_shape, dtype) -> bool:
     if dtype.kind not in "fc" or min(*kernel_shape, *out_shape) < 1:
         return False
     # A complex multiply-add is four real ones; the FFT path's cost only doubles.
-    direct = out_shape[0] * out_shape[1] * kernel_shape[0] * kernel_shape[1] * _DIRECT_MAC
+    taps = kernel_shape[0] * kernel_shape[1]
+    direct = out_shape[0] * out_shape[1] * (taps * _DIRECT_MAC + _DIRECT_PER_OUTPUT)
     if dtype.kind == "c":
         direct *= 4
     return _fft_cost(out_shape, kernel_shape, dtype.kind == "c") < direct

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from numba import prange
 
-from ..._jit import cpu_helper, cpu_kernel
+from ..._jit import cpu_function, cpu_helper, cpu_kernel
 from ..common.correlate import BOUNDARY_FILL, BOUNDARY_SYMM, BOUNDARY_WRAP, source_index
 
 __all__ = ["BOUNDARY_FILL", "BOUNDARY_SYMM", "BOUNDARY_WRAP", "correlate2d_boundary"]
@@ -46,33 +46,41 @@ def _add_tap_group(target, source, kernel, j, k0, taps, conjugate):
     """``target[n] += sum_{t < taps} source[n + k0 + t] * kernel[j, k0 + t]`` (taps <= 5),
     the taps unrolled so that the loop over ``n`` vectorises."""
     count = target.shape[0]
-    s = source[k0 : k0 + count + taps - 1]
+    # One slice per tap, indexed by the loop variable alone: an index such as ``n + 1`` would
+    # carry Numba's negative-index wraparound check, which stops LLVM from vectorising.
+    s0 = source[k0 : k0 + count]
     w0 = _weight(kernel, j, k0, conjugate)
     if taps == 1:
         for n in range(count):
-            target[n] += s[n] * w0
+            target[n] += s0[n] * w0
         return
+    s1 = source[k0 + 1 : k0 + 1 + count]
     w1 = _weight(kernel, j, k0 + 1, conjugate)
     if taps == 2:
         for n in range(count):
-            target[n] += s[n] * w0 + s[n + 1] * w1
+            target[n] += s0[n] * w0 + s1[n] * w1
         return
+    s2 = source[k0 + 2 : k0 + 2 + count]
     w2 = _weight(kernel, j, k0 + 2, conjugate)
     if taps == 3:
         for n in range(count):
-            target[n] += s[n] * w0 + s[n + 1] * w1 + s[n + 2] * w2
+            target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2
         return
+    s3 = source[k0 + 3 : k0 + 3 + count]
     w3 = _weight(kernel, j, k0 + 3, conjugate)
     if taps == 4:
         for n in range(count):
-            target[n] += s[n] * w0 + s[n + 1] * w1 + s[n + 2] * w2 + s[n + 3] * w3
+            target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2 + s3[n] * w3
         return
+    s4 = source[k0 + 4 : k0 + 4 + count]
     w4 = _weight(kernel, j, k0 + 4, conjugate)
     for n in range(count):
-        target[n] += s[n] * w0 + s[n + 1] * w1 + s[n + 2] * w2 + s[n + 3] * w3 + s[n + 4] * w4
+        target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2 + s3[n] * w3 + s4[n] * w4
 
 
-_add_tap_group = cpu_helper(_add_tap_group)
+# Called, not inlined: inside the prange body LLVM does not vectorise these loops (the
+# shifted slices defeat its alias analysis there); as a function of its own it does.
+_add_tap_group = cpu_function(_add_tap_group)
 
 
 def _add_edge_taps(out_row, in_row, kernel, j, col_start, lo, hi, boundary, fill, conjugate):
