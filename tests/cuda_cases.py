@@ -49,8 +49,9 @@ class Arr:
 
     ``kind``: ``"normal"`` (standard normal), ``"positive"`` (in [0.5, 1.5): variances and
     inverse standard deviations), ``"ties"`` (small integers, so pooling windows hold equal
-    maxima and the first-maximum rule is exercised) or ``"labels"`` (int64 class indices in
-    [0, ``classes``), whatever the dtype under test).
+    maxima and the first-maximum rule is exercised), ``"labels"`` (int64 class indices in
+    [0, ``classes``), whatever the dtype under test) or ``"complex"`` (standard normal real and
+    imaginary parts, in the complex dtype of the float dtype under test).
     """
 
     shape: tuple
@@ -64,6 +65,9 @@ class Arr:
             return (rng.random(self.shape) + 0.5).astype(dtype)
         if self.kind == "ties":
             return rng.integers(-2, 3, size=self.shape).astype(dtype)
+        if self.kind == "complex":
+            parts = rng.standard_normal((2, *self.shape))
+            return (parts[0] + 1j * parts[1]).astype(np.result_type(dtype, np.complex64))
         assert self.kind == "normal", self.kind
         return rng.standard_normal(self.shape).astype(dtype)
 
@@ -263,6 +267,19 @@ def _correlate_cases() -> list[Case]:
             Case(op, "fillvalue-alias-pad-same", (Arr((3, 2)), Arr((4, 5))),
                  dict(mode="same", boundary="pad", fillvalue=-1))
         )  # fmt: skip
+        # Complex inputs (complex64 / complex128 with the float dtype under test), real mixes,
+        # a complex fill value and the conjugation of the (swapped) kernel.
+        complex_image, complex_kernel = Arr((5, 6), "complex"), Arr((3, 2), "complex")
+        for label, args, mode, boundary in (
+            ("complex-full-fill", (complex_image, complex_kernel), "full", "fill"),
+            ("complex-same-symm", (complex_image, complex_kernel), "same", "symm"),
+            ("complex-image-real-kernel-same-wrap", (complex_image, Arr((3, 2))), "same", "wrap"),
+            ("real-image-complex-kernel-full-symm", (Arr((5, 6)), complex_kernel), "full", "symm"),
+            ("complex-valid-swap", (Arr((2, 3), "complex"), Arr((5, 4), "complex")), "valid",
+             "fill"),
+        ):  # fmt: skip
+            kwargs = dict(mode=mode, boundary=boundary, fillvalue=1.5 - 0.5j)
+            cases.append(Case(op, label, args, kwargs))
     return cases
 
 

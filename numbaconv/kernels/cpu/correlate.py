@@ -1,56 +1,114 @@
 """Kernels behind the SciPy-compatible ``correlate2d`` / ``convolve2d`` on the CPU.
 
-One kernel, :func:`correlate2d_boundary`, does the work without building a
+One kernel, :func:`correlate2d_boundary`, does the direct work without building a
 padded copy of the image (which would cost a full extra pass over memory). Each
-output row is owned by one ``prange`` iteration, which adds the kernel taps in
-a fixed row-major order along contiguous rows: for each tap, the outputs whose
-window column lies inside the image read a contiguous slice of the image row
-(a branch-free loop that vectorises), and only the few outputs near the left
-and right edges map their column through SciPy's ``fill``/``symm``/``wrap``
-rule. Rows outside the image are mapped the same way, once per tap row.
-Results are therefore bit-identical for any thread count.
+output row is owned by one ``prange`` iteration and stays in L1 cache while the
+kernel rows are added to it, one pass per group of up to five taps of a kernel
+row: the outputs whose whole row window lies inside the image ("interior") read
+contiguous slices of the image row in a branch-free loop with the group's taps
+unrolled, so the loop vectorises over output columns and each pass loads and
+stores the output once for up to five multiply-adds. Only the few outputs near
+the left and right edges map their columns through SciPy's ``fill``/``symm``/``wrap``
+rule, tap by tap; rows outside the image are mapped once per kernel row. The
+order of the additions depends on the shapes only, so results are bit-identical
+for any thread count.
 
-Launchers take C-contiguous arrays of one float dtype (float32 or float64) and
-preallocated outputs, and never validate; :mod:`numbaconv.ops.correlate` does.
+Launchers take C-contiguous arrays of one dtype (float32, float64, complex64 or
+complex128) and preallocated outputs, and never validate;
+:mod:`numbaconv.ops.correlate` does.
 """
 
 from __future__ import annotations
 
 from numba import prange
 
-from ..._jit import cpu_helper, cpu_kernel
+from ..._jit import cpu_function, cpu_helper, cpu_kernel
+from ..common.correlate import BOUNDARY_FILL, BOUNDARY_SYMM, BOUNDARY_WRAP, source_index
 
-#: Boundary codes understood by :func:`correlate2d_boundary` (SciPy's ``fill``/``symm``/``wrap``).
-BOUNDARY_FILL = 0
-BOUNDARY_SYMM = 1
-BOUNDARY_WRAP = 2
+__all__ = ["BOUNDARY_FILL", "BOUNDARY_SYMM", "BOUNDARY_WRAP", "correlate2d_boundary"]
 
+# The boundary codes and the index rule are written once, for this kernel and its CUDA twin.
+_source_index_jit = cpu_helper(source_index)
 
-def _source_index(index, size, boundary):
-    """Image index that extended-image position ``index`` reads, or -1 for the fill value.
-
-    Mirrors SciPy's ``reflect_symm_index`` / ``circular_wrap_index``: the period
-    is ``2*size`` (symmetric) or ``size`` (wrap), so any distance is handled.
-    ``size`` must be > 0 unless ``boundary`` is fill.
-    """
-    if 0 <= index < size:
-        return index
-    if boundary == BOUNDARY_FILL:
-        return -1
-    if boundary == BOUNDARY_WRAP:
-        return index % size  # Python/Numba % is non-negative for size > 0
-    folded = index % (2 * size) if index >= 0 else (-index - 1) % (2 * size)
-    return 2 * size - folded - 1 if folded >= size else folded
+#: Taps of one kernel row unrolled in one pass over an output row.
+TAP_GROUP = 5
 
 
-_source_index_jit = cpu_helper(_source_index)
+def _weight(kernel, j, k, conjugate):
+    weight = kernel[j, k]
+    return weight.conjugate() if conjugate else weight
 
 
-def _correlate2d_boundary(image, kernel, row_start, col_start, boundary, fill_value, out):
+_weight = cpu_helper(_weight)
+
+
+def _add_tap_group(target, source, kernel, j, k0, taps, conjugate):
+    """``target[n] += sum_{t < taps} source[n + k0 + t] * kernel[j, k0 + t]`` (taps <= 5),
+    the taps unrolled so that the loop over ``n`` vectorises."""
+    count = target.shape[0]
+    # One slice per tap, indexed by the loop variable alone: an index such as ``n + 1`` would
+    # carry Numba's negative-index wraparound check, which stops LLVM from vectorising.
+    s0 = source[k0 : k0 + count]
+    w0 = _weight(kernel, j, k0, conjugate)
+    if taps == 1:
+        for n in range(count):
+            target[n] += s0[n] * w0
+        return
+    s1 = source[k0 + 1 : k0 + 1 + count]
+    w1 = _weight(kernel, j, k0 + 1, conjugate)
+    if taps == 2:
+        for n in range(count):
+            target[n] += s0[n] * w0 + s1[n] * w1
+        return
+    s2 = source[k0 + 2 : k0 + 2 + count]
+    w2 = _weight(kernel, j, k0 + 2, conjugate)
+    if taps == 3:
+        for n in range(count):
+            target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2
+        return
+    s3 = source[k0 + 3 : k0 + 3 + count]
+    w3 = _weight(kernel, j, k0 + 3, conjugate)
+    if taps == 4:
+        for n in range(count):
+            target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2 + s3[n] * w3
+        return
+    s4 = source[k0 + 4 : k0 + 4 + count]
+    w4 = _weight(kernel, j, k0 + 4, conjugate)
+    for n in range(count):
+        target[n] += s0[n] * w0 + s1[n] * w1 + s2[n] * w2 + s3[n] * w3 + s4[n] * w4
+
+
+# Called, not inlined: inside the prange body LLVM does not vectorise these loops (the
+# shifted slices defeat its alias analysis there); as a function of its own it does.
+_add_tap_group = cpu_function(_add_tap_group)
+
+
+def _add_edge_taps(out_row, in_row, kernel, j, col_start, lo, hi, boundary, fill, conjugate):
+    """Outputs ``[0, lo)`` and ``[hi, len)`` of one kernel row, columns mapped tap by tap."""
+    width = in_row.shape[0]
+    out_width = out_row.shape[0]
+    for k in range(kernel.shape[1]):
+        weight = _weight(kernel, j, k, conjugate)
+        offset = col_start + k
+        for n in range(lo):
+            c = _source_index_jit(offset + n, width, boundary)
+            out_row[n] += (fill if c < 0 else in_row[c]) * weight
+        for n in range(hi, out_width):
+            c = _source_index_jit(offset + n, width, boundary)
+            out_row[n] += (fill if c < 0 else in_row[c]) * weight
+
+
+_add_edge_taps = cpu_helper(_add_edge_taps)
+
+
+def _correlate2d_boundary(image, kernel, row_start, col_start, boundary, fill, conjugate, out):
     height, width = image.shape
     kernel_height, kernel_width = kernel.shape
     out_height, out_width = out.shape
     zero = out.dtype.type(0)
+    # Outputs [lo, hi) have every tap of a kernel row inside the image row.
+    lo = min(max(0, -col_start), out_width)
+    hi = max(min(out_width, width - col_start - kernel_width + 1), lo)
     for m in prange(out_height):
         out_row = out[m]
         for n in range(out_width):
@@ -59,58 +117,54 @@ def _correlate2d_boundary(image, kernel, row_start, col_start, boundary, fill_va
         # exactly where SciPy's loop gives it.
         for j in range(kernel_height):
             source_row = _source_index_jit(row_start + m + j, height, boundary)
-            for k in range(kernel_width):
-                weight = kernel[j, k]
-                if source_row < 0:
-                    fill_term = fill_value * weight
+            if source_row < 0:
+                for k in range(kernel_width):
+                    fill_term = fill * _weight(kernel, j, k, conjugate)
                     for n in range(out_width):
                         out_row[n] += fill_term
-                    continue
-                in_row = image[source_row]
-                offset = col_start + k
-                # Outputs [interior_lo, interior_hi) read image columns directly.
-                interior_lo = min(max(0, -offset), out_width)
-                interior_hi = max(min(out_width, width - offset), interior_lo)
-                for n in range(interior_lo):
-                    c = _source_index_jit(offset + n, width, boundary)
-                    out_row[n] += (fill_value if c < 0 else in_row[c]) * weight
-                # Slices with non-negative bounds keep the hot loop free of wraparound checks.
-                source = in_row[offset + interior_lo : offset + interior_hi]
-                target = out_row[interior_lo:interior_hi]
-                for n in range(interior_hi - interior_lo):
-                    target[n] += source[n] * weight
-                for n in range(interior_hi, out_width):
-                    c = _source_index_jit(offset + n, width, boundary)
-                    out_row[n] += (fill_value if c < 0 else in_row[c]) * weight
+                continue
+            in_row = image[source_row]
+            _add_edge_taps(out_row, in_row, kernel, j, col_start, lo, hi, boundary, fill, conjugate)
+            if hi > lo:
+                # Slices with non-negative bounds keep the hot loops free of wraparound checks.
+                source = in_row[col_start + lo : col_start + hi + kernel_width - 1]
+                target = out_row[lo:hi]
+                for k0 in range(0, kernel_width, TAP_GROUP):
+                    taps = min(TAP_GROUP, kernel_width - k0)
+                    _add_tap_group(target, source, kernel, j, k0, taps, conjugate)
 
 
 _correlate2d_boundary_jit = cpu_kernel(_correlate2d_boundary)
 
 
-def correlate2d_boundary(image, kernel, row_start, col_start, boundary, fill_value, out):
-    """Cross-correlate ``image``, extended by ``boundary``, with ``kernel``.
+def correlate2d_boundary(image, kernel, row_start, col_start, boundary, fill_value, conjugate, out):
+    """Cross-correlate ``image``, extended by ``boundary``, with ``kernel`` (or its conjugate).
 
-    ``out[m, n] = sum_{j,k} ext[row_start + m + j, col_start + n + k] * kernel[j, k]``,
-    where ``ext`` is ``image`` extended with the constant ``fill_value``
-    (``BOUNDARY_FILL``), by mirroring with the edge repeated (``BOUNDARY_SYMM``) or
-    periodically (``BOUNDARY_WRAP``), repeatedly where the window reaches further
-    than one image size. ``row_start = col_start = 0`` with an output of
+    ``out[m, n] = sum_{j,k} ext[row_start + m + j, col_start + n + k] * w[j, k]``,
+    where ``w`` is ``kernel`` (``conj(kernel)`` when ``conjugate``) and ``ext`` is
+    ``image`` extended with the constant ``fill_value`` (``BOUNDARY_FILL``), by
+    mirroring with the edge repeated (``BOUNDARY_SYMM``) or periodically
+    (``BOUNDARY_WRAP``), repeatedly where the window reaches further than one image
+    size. ``row_start = col_start = 0`` with an output of
     ``image.shape - kernel.shape + 1`` is a plain "valid" correlation.
 
     Parameters
     ----------
-    image : ndarray, shape (H, W), float32 or float64, C-contiguous
+    image : ndarray, shape (H, W), float32, float64, complex64 or complex128, C-contiguous
         ``H`` or ``W`` may be 0 only with ``BOUNDARY_FILL``.
     kernel : ndarray, shape (KH, KW), same dtype, C-contiguous
     row_start, col_start : int
         Image coordinates of the first output's window (negative: in the border).
     boundary : int
         ``BOUNDARY_FILL``, ``BOUNDARY_SYMM`` or ``BOUNDARY_WRAP``.
-    fill_value : float
+    fill_value : scalar
         Value outside the image with ``BOUNDARY_FILL`` (ignored otherwise).
+    conjugate : bool
+        Use the complex conjugate of every weight (SciPy's correlation rule); no effect
+        on real dtypes.
     out : ndarray, shape (OH, OW), same dtype, C-contiguous
         Output, overwritten entirely.
     """
     _correlate2d_boundary_jit(
-        image, kernel, row_start, col_start, boundary, out.dtype.type(fill_value), out
+        image, kernel, row_start, col_start, boundary, out.dtype.type(fill_value), conjugate, out
     )
