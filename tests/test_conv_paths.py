@@ -1,0 +1,171 @@
+"""Every conv2d CPU path (Winograd, im2col) against tests/naive.py, on and around the
+selector's thresholds and the ragged edges of tiles and work units."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numbaconv.kernels.cpu import conv as cpu_conv
+from numbaconv.kernels.cpu import winograd
+from numbaconv.ops.conv import conv2d, conv2d_grad_input, conv2d_grad_weight
+
+from . import naive
+
+MIN_C = cpu_conv.WINOGRAD_MIN_CHANNELS
+
+
+def _arrays(n, c, o, h, w, k, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, k, k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    return x, wt, b
+
+
+def _references(x, w, b, gy, pad):
+    """Forward, input and weight gradients in float64 from the SciPy-built naive conv:
+    gradients by the identities ``gx = conv(gy, flipped W^T, k-1-p)`` and
+    ``gw[o, c] = conv(x_pad[c], gy[o])`` (stride 1)."""
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    k = w.shape[2]
+    y = naive.conv2d(x64, w64, b.astype(np.float64), padding=(pad,) * 4)
+    flipped = w64[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    gx = naive.conv2d(gy64, flipped, padding=(k - 1 - pad,) * 4)
+    x_pad = np.pad(x64, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    gw = naive.conv2d(x_pad.transpose(1, 0, 2, 3), gy64.transpose(1, 0, 2, 3))
+    return y, gx, gw.transpose(1, 0, 2, 3)
+
+
+def _check_all_passes(n, c, o, h, w, pad, dtype, seed):
+    x, wt, b = _arrays(n, c, o, h, w, 3, dtype, seed)
+    y = conv2d(x, wt, b, padding=pad)
+    gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    gx = conv2d_grad_input(x.shape, wt, gy, padding=pad)
+    gw = conv2d_grad_weight(x, wt.shape, gy, padding=pad)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    for got, ref in zip((y, gx, gw), _references(x, wt, b, gy, pad)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, **tol)
+
+
+def test_selector_thresholds():
+    assert cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv.uses_winograd((MIN_C, MIN_C - 1, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv.uses_winograd((MIN_C - 1, MIN_C, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (2, 2), (1, 1), 1)
+    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (2, 1), 1)
+    assert not cpu_conv.uses_winograd((2 * MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 2)
+    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 5), (1, 1), (1, 1), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("channels", [(MIN_C, MIN_C), (MIN_C - 1, MIN_C), (MIN_C, MIN_C - 1)])
+def test_both_sides_of_the_channel_threshold_match_references(dtype, channels):
+    c, o = channels
+    _check_all_passes(2, c, o, 7, 6, 1, dtype, seed=c * 7 + o)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(MIN_C, MIN_C + 3),
+    o=st.integers(MIN_C, MIN_C + 3),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 2**31),
+)
+def test_winograd_odd_sizes_and_paddings_float64(n, c, o, h, w, pad, seed):
+    """Odd output sizes cut the last tile row/column; every padding from valid to full."""
+    if h + 2 * pad < 3 or w + 2 * pad < 3:
+        return
+    _check_all_passes(n, c, o, h, w, pad, np.float64, seed)
+
+
+@pytest.mark.parametrize("budget_rows", [1, 3])
+def test_work_units_with_ragged_last_block(monkeypatch, budget_rows):
+    """Units of one or three tile rows (budgets shrunk to force them) over 11 tile rows:
+    several units per image, the last one short."""
+    c, h, w = MIN_C + 1, 21, 13
+    per_row = 16 * (MIN_C + 1) * ((w + 1) // 2)
+    monkeypatch.setattr(winograd, "_V_ELEMENTS", budget_rows * per_row)
+    monkeypatch.setattr(winograd, "_GW_ELEMENTS", budget_rows * per_row)
+    assert winograd.tile_rows(c, h, w) == budget_rows
+    _check_all_passes(2, c, MIN_C + 1, h, w, 1, np.float64, seed=3)
+
+
+def test_non_finite_values_propagate_as_the_reference():
+    """NaN or Inf anywhere (input, weights, grad_output) falls back to the exact path."""
+    x, wt, b = _arrays(1, MIN_C, MIN_C, 6, 6, 3, np.float64, 5)
+    x[0, 3, 2, 2] = np.nan
+    x[0, 5, 4, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        ref = naive.conv2d(x, wt, b, padding=(1, 1, 1, 1))
+        got = conv2d(x, wt, b, padding=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    finite = np.isfinite(ref)
+    assert (~finite).any() and finite.any()
+    np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10)
+    x, wt, b = _arrays(1, MIN_C, MIN_C, 6, 6, 3, np.float64, 6)
+    wt[2, 1, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        ref = naive.conv2d(x, wt, b, padding=(1, 1, 1, 1))
+    got = conv2d(x, wt, b, padding=1)
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    gy = np.ones((1, MIN_C, 6, 6))
+    gy[0, 0, 0, 0] = np.inf
+    x = np.abs(x)  # one sign: the reference sums give +inf (or NaN from inf * padding)
+    gw = conv2d_grad_weight(x, wt.shape, gy, padding=1)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    with np.errstate(invalid="ignore"):
+        ref = naive.conv2d(x_pad.transpose(1, 0, 2, 3), gy.transpose(1, 0, 2, 3))
+    ref = ref.transpose(1, 0, 2, 3)
+    assert np.isinf(ref).any() and np.isnan(ref).any()
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(ref))
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(ref))
+
+
+def test_float32_error_not_worse_than_im2col():
+    """Winograd's float32 error on a 64-channel layer, against float64, stays within 2x
+    the im2col path's (same inputs; the im2col result taken with the selector bypassed)."""
+    x, wt, b = _arrays(2, 64, 64, 20, 20, 3, np.float32, 11)
+    ref = naive.conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64),
+                       padding=(1, 1, 1, 1))  # fmt: skip
+    got = conv2d(x, wt, b, padding=1)
+    direct = np.empty_like(got)
+    chunk, tile, inner = cpu_conv._split(x, wt.shape, got.shape[2:], (1, 1))
+    cpu_conv._conv2d_forward(x, wt, b, direct, (1, 1, 1, 1, 1, 1), 1, chunk, tile, inner)
+    err_w = np.abs(got - ref).max() / np.abs(ref).max()
+    err_d = np.abs(direct - ref).max() / np.abs(ref).max()
+    assert err_w < 1e-5 and err_w < 2 * err_d + 1e-7, (err_w, err_d)
+
+
+def test_winograd_results_identical_across_thread_counts():
+    x, wt, b = _arrays(3, MIN_C, MIN_C + 2, 30, 9, 3, np.float32, 12)
+    gy = np.random.default_rng(13).standard_normal((3, MIN_C + 2, 30, 9)).astype(np.float32)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
+                               min(4, numba.config.NUMBA_NUM_THREADS)}):  # fmt: skip
+            numba.set_num_threads(threads)
+            results.append(
+                (
+                    conv2d(x, wt, b, padding=1),
+                    conv2d_grad_input(x.shape, wt, gy, padding=1),
+                    conv2d_grad_weight(x, wt.shape, gy, padding=1),
+                )
+            )
+    finally:
+        numba.set_num_threads(before)
+    if len(results) < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    for other in results[1:]:
+        for a, b2 in zip(results[0], other):
+            np.testing.assert_array_equal(a, b2)
