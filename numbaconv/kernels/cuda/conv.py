@@ -25,7 +25,7 @@ kernels' (which call BLAS) and from the reference kernels': the backends agree t
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import cuda
@@ -167,7 +167,7 @@ _PASSES = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tiled_kernel(conv_pass: str, tile):
     """The tiled kernel of ``conv_pass`` for ``tile``, compiled once per process."""
     geometry, load_a, load_b, store, a_rows_fastest, b_terms_fastest = _PASSES[conv_pass]
@@ -230,9 +230,11 @@ def _signatures():
         a4, a3, a1 = f[:, :, :, ::1], cuda.float64[:, :, ::1], f[::1]
         for suffix in ("wide", "narrow"):
             table.setdefault(f"_conv2d_forward_{suffix}", []).append(
-                cuda.void(a4, a4, a4, a1, *hyper, i64))
+                cuda.void(a4, a4, a4, a1, *hyper, i64)
+            )
             table.setdefault(f"_conv2d_grad_input_{suffix}", []).append(
-                cuda.void(a4, a4, a4, a4, *hyper, i64))
+                cuda.void(a4, a4, a4, a4, *hyper, i64)
+            )
             table.setdefault(f"_conv2d_grad_weight_{suffix}", []).append(
                 cuda.void(a4, a4, a3, a4, *hyper, i64))  # fmt: skip
         table.setdefault("_sum_pieces", []).append(cuda.void(a3, a4))

@@ -12,7 +12,7 @@ same code paths (several blocks, ragged tile edges, several reduction pieces) ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from numba import cuda
 
@@ -37,7 +37,7 @@ SIMULATOR_LIMITS = DeviceLimits(max_threads_per_block=64, multiprocessors=2,
                                 shared_bytes_per_block=48 * 1024)  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def device_limits() -> DeviceLimits:
     """The current device's limits (cached per process), or :data:`SIMULATOR_LIMITS`."""
     if cuda.config.ENABLE_CUDASIM:
