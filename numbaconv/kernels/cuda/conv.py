@@ -1,175 +1,265 @@
-"""CUDA twins of ``numbaconv.kernels.cpu.conv``: conv2d forward and its three gradients.
+"""CUDA twins of ``numbaconv.kernels.cpu.conv``: conv2d forward and its three gradients, as tiled
+implicit GEMMs (:mod:`numbaconv.kernels.cuda.igemm`).
 
 Same launchers, argument order and layouts (NCHW, OIHW, ``padding`` = top/left) as the CPU
-module. One thread owns one element of the array it writes:
+module. Per group, with ``Og = O/groups`` and ``Cg = C/groups``:
 
-- forward: one output element ``(n, o, oh, ow)``;
-- grad_input: one input-gradient element ``(n, c, ih, iw)``, gathered: for each ``(o, kh, kw)``
-  the only output position that read it is ``oh = (ih + ph - kh*dh) / sh`` when that division
-  is exact and in range (likewise ``ow``);
-- grad_weight: one weight element ``(o, c, kh, kw)``, summed over the batch and output positions
-  in a float64 accumulator;
-- grad_bias: one output channel, float64 accumulator.
+- forward: ``out[(n, oh, ow), o] = sum_{(c, kh, kw)} x_pad[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
+  * w[o, (c, kh, kw)]``, rows N*OH*OW, columns Og, terms Cg*KH*KW; the bias is added at the store;
+- grad_input: ``gx[(n, ih, iw), c] = sum_{(o, kh, kw)} gy[n, o, oh, ow] * w[o, c, kh, kw]`` where
+  ``(oh, ow)`` is the output position whose tap ``(kh, kw)`` read ``(ih, iw)`` (a zero term where
+  there is none: a stride gap or the border), rows N*H*W, columns Cg, terms Og*KH*KW;
+- grad_weight: ``gw[o, (c, kh, kw)] = sum_{(n, oh, ow)} gy[n, o, oh, ow] * x_pad[...]``, rows Og,
+  columns Cg*KH*KW, terms N*OH*OW: the terms are split into pieces (enough blocks to fill the
+  device, at most ``launch.MAX_TERMS_PER_PIECE`` terms each), each piece's tile is written to a
+  float64 scratch array, and a second kernel adds the pieces in order 0, 1, 2, ... (no atomics,
+  so every run gives the same bits);
+- grad_bias: one block per channel, a float64 tree reduction in a fixed pairing.
 
-Each element's terms are added in the same order as the CPU kernel adds them, so the two
-backends differ only by the rounding of fused multiply-adds.
+The tile comes from :func:`launch.gemm_tile` (a narrow tile for few columns, a square one
+otherwise, whichever fits the device's threads and shared memory); where none fits, the
+one-thread-per-element kernels of :mod:`numbaconv.kernels.cuda.conv_reference` run instead. Those
+stay as the reference the tests compare against. The summation order differs from the CPU
+kernels' (which call BLAS) and from the reference kernels': the backends agree to rounding.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
+import numpy as np
 from numba import cuda
 
 from ..._jit import cuda_device, cuda_kernel
-from . import launch_config
+from . import conv_reference
+from .conv_reference import _source_position
+from .igemm import gemm_grid, make_gemm_kernel
+from .launch import NARROW_TILE, WIDE_TILE, gemm_tile, grid_blocks, reduction_pieces
+from .norm import REDUCTION_THREADS, _block_sum
+
+# --- forward: p = x, q = w, r = out, extra = bias ----------------------------------------
 
 
-def _first_last_out(size_in, size_out, k_offset, stride, pad):
-    """Output positions ``[lo, hi)`` whose input coordinate ``o*stride - pad + k_offset``
-    falls inside ``[0, size_in)`` (the CPU helper, compiled for the device)."""
-    num = pad - k_offset
-    lo = 0 if num <= 0 else (num + stride - 1) // stride
-    top = size_in - 1 + pad - k_offset
-    hi = 0 if top < 0 else top // stride + 1
-    if hi > size_out:
-        hi = size_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
-def _source_position(i, pad, k_offset, stride, size_out):
-    """The output position whose tap ``k_offset`` reads input position ``i``, or -1."""
-    t = i + pad - k_offset
-    if t < 0 or t % stride != 0:
-        return -1
-    o = t // stride
-    return o if o < size_out else -1
-
-
-_first_last_out = cuda_device(_first_last_out)
-_source_position = cuda_device(_source_position)
-
-
-def _conv2d_forward(x, w, b, out, sh, sw, ph, pw, dh, dw, groups):
-    h_in, w_in = x.shape[2], x.shape[3]
-    cin_per_group, kh_size, kw_size = w.shape[1], w.shape[2], w.shape[3]
+def _forward_geometry(x, w, out, bias, groups):
     n_batch, n_out, h_out, w_out = out.shape
-    out_per_group = n_out // groups
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for idx in range(start, n_batch * n_out * h_out * w_out, step):
-        ow = idx % w_out
-        rest = idx // w_out
-        oh = rest % h_out
-        rest = rest // h_out
-        o = rest % n_out
-        n = rest // n_out
-        c0 = (o // out_per_group) * cin_per_group
-        acc = b[o]
-        for c in range(cin_per_group):
-            for kh in range(kh_size):
-                ih = oh * sh - ph + kh * dh
-                if ih < 0 or ih >= h_in:
-                    continue
-                for kw in range(kw_size):
-                    iw = ow * sw - pw + kw * dw
-                    if iw >= 0 and iw < w_in:
-                        acc += w[o, c, kh, kw] * x[n, c0 + c, ih, iw]
-        out[n, o, oh, ow] = acc
+    return n_batch * h_out * w_out, n_out // groups, w.shape[1] * w.shape[2] * w.shape[3]
 
 
-def _conv2d_grad_input(gy, w, gx, sh, sw, ph, pw, dh, dw, groups):
+def _forward_load_x(x, w, out, bias, groups, g, m, k, sh, sw, ph, pw, dh, dw):
+    h_out, w_out = out.shape[2], out.shape[3]
+    kh_size, kw_size = w.shape[2], w.shape[3]
+    ow = m % w_out
+    rest = m // w_out
+    oh = rest % h_out
+    n = rest // h_out
+    kw = k % kw_size
+    rest = k // kw_size
+    kh = rest % kh_size
+    c = rest // kh_size
+    ih = oh * sh - ph + kh * dh
+    iw = ow * sw - pw + kw * dw
+    if ih < 0 or ih >= x.shape[2] or iw < 0 or iw >= x.shape[3]:
+        return x.dtype.type(0)
+    return x[n, g * w.shape[1] + c, ih, iw]
+
+
+def _forward_load_w(x, w, out, bias, groups, g, k, col, sh, sw, ph, pw, dh, dw):
+    kh_size, kw_size = w.shape[2], w.shape[3]
+    kw = k % kw_size
+    rest = k // kw_size
+    return w[g * (out.shape[1] // groups) + col, rest // kh_size, rest % kh_size, kw]
+
+
+def _forward_store(x, w, out, bias, groups, g, piece, m, col, value):
+    h_out, w_out = out.shape[2], out.shape[3]
+    ow = m % w_out
+    rest = m // w_out
+    o = g * (out.shape[1] // groups) + col
+    out[rest // h_out, o, rest % h_out, ow] = value + bias[o]
+
+
+# --- grad_input: p = gy, q = w, r = gx, extra = w (unused) -------------------------------
+
+
+def _grad_input_geometry(gy, w, gx, extra, groups):
+    n_batch, _, h_in, w_in = gx.shape
+    return n_batch * h_in * w_in, w.shape[1], (w.shape[0] // groups) * w.shape[2] * w.shape[3]
+
+
+def _grad_input_load_gy(gy, w, gx, extra, groups, g, m, k, sh, sw, ph, pw, dh, dw):
+    h_in, w_in = gx.shape[2], gx.shape[3]
+    kh_size, kw_size = w.shape[2], w.shape[3]
+    iw = m % w_in
+    rest = m // w_in
+    ih = rest % h_in
+    n = rest // h_in
+    kw = k % kw_size
+    rest = k // kw_size
+    kh = rest % kh_size
+    o = rest // kh_size
+    oh = _source_position(ih, ph, kh * dh, sh, gy.shape[2])
+    ow = _source_position(iw, pw, kw * dw, sw, gy.shape[3])
+    if oh < 0 or ow < 0:
+        return gy.dtype.type(0)
+    return gy[n, g * (w.shape[0] // groups) + o, oh, ow]
+
+
+def _grad_input_load_w(gy, w, gx, extra, groups, g, k, col, sh, sw, ph, pw, dh, dw):
+    kh_size, kw_size = w.shape[2], w.shape[3]
+    kw = k % kw_size
+    rest = k // kw_size
+    return w[g * (w.shape[0] // groups) + rest // kh_size, col, rest % kh_size, kw]
+
+
+def _grad_input_store(gy, w, gx, extra, groups, g, piece, m, col, value):
+    h_in, w_in = gx.shape[2], gx.shape[3]
+    iw = m % w_in
+    rest = m // w_in
+    gx[rest // h_in, g * w.shape[1] + col, rest % h_in, iw] = value
+
+
+# --- grad_weight: p = x, q = gy, r = partial (pieces, O, Cg*KH*KW) float64, extra = gw ----
+
+
+def _grad_weight_geometry(x, gy, partial, gw, groups):
+    columns = gw.shape[1] * gw.shape[2] * gw.shape[3]
+    return gw.shape[0] // groups, columns, gy.shape[0] * gy.shape[2] * gy.shape[3]
+
+
+def _grad_weight_load_gy(x, gy, partial, gw, groups, g, m, k, sh, sw, ph, pw, dh, dw):
     h_out, w_out = gy.shape[2], gy.shape[3]
-    n_out, cin_per_group, kh_size, kw_size = w.shape
-    n_batch, n_cin, h_in, w_in = gx.shape
-    out_per_group = n_out // groups
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for idx in range(start, n_batch * n_cin * h_in * w_in, step):
-        iw = idx % w_in
-        rest = idx // w_in
-        ih = rest % h_in
-        rest = rest // h_in
-        ci = rest % n_cin
-        n = rest // n_cin
-        g = ci // cin_per_group
-        c = ci % cin_per_group
-        # The CPU kernel accumulates in the output's dtype; so does this one.
-        acc = gx.dtype.type(0)
-        for o in range(g * out_per_group, (g + 1) * out_per_group):
-            for kh in range(kh_size):
-                oh = _source_position(ih, ph, kh * dh, sh, h_out)
-                if oh < 0:
-                    continue
-                for kw in range(kw_size):
-                    ow = _source_position(iw, pw, kw * dw, sw, w_out)
-                    if ow >= 0:
-                        acc += w[o, c, kh, kw] * gy[n, o, oh, ow]
-        gx[n, ci, ih, iw] = acc
+    ow = k % w_out
+    rest = k // w_out
+    return gy[rest // h_out, g * (gw.shape[0] // groups) + m, rest % h_out, ow]
 
 
-def _conv2d_grad_weight(x, gy, gw, sh, sw, ph, pw, dh, dw, groups):
-    n_batch, h_in, w_in = x.shape[0], x.shape[2], x.shape[3]
+def _grad_weight_load_x(x, gy, partial, gw, groups, g, k, col, sh, sw, ph, pw, dh, dw):
     h_out, w_out = gy.shape[2], gy.shape[3]
-    n_out, cin_per_group, kh_size, kw_size = gw.shape
-    out_per_group = n_out // groups
+    kh_size, kw_size = gw.shape[2], gw.shape[3]
+    ow = k % w_out
+    rest = k // w_out
+    oh = rest % h_out
+    n = rest // h_out
+    kw = col % kw_size
+    rest = col // kw_size
+    kh = rest % kh_size
+    c = rest // kh_size
+    ih = oh * sh - ph + kh * dh
+    iw = ow * sw - pw + kw * dw
+    if ih < 0 or ih >= x.shape[2] or iw < 0 or iw >= x.shape[3]:
+        return x.dtype.type(0)
+    return x[n, g * gw.shape[1] + c, ih, iw]
+
+
+def _grad_weight_store(x, gy, partial, gw, groups, g, piece, m, col, value):
+    partial[piece, g * (gw.shape[0] // groups) + m, col] = value
+
+
+# Operand index that walks fastest in memory, per pass (see igemm): forward reads x along ow
+# (rows) and w along (c, kh, kw) (terms); grad_input reads gy along iw (rows) and w along
+# (kh, kw) (terms); grad_weight reads gy and x along (n, oh, ow) (terms).
+_PASSES = {
+    "forward": (_forward_geometry, _forward_load_x, _forward_load_w, _forward_store, True, True),
+    "grad_input": (_grad_input_geometry, _grad_input_load_gy, _grad_input_load_w,
+                   _grad_input_store, True, True),
+    "grad_weight": (_grad_weight_geometry, _grad_weight_load_gy, _grad_weight_load_x,
+                    _grad_weight_store, False, True),
+}  # fmt: skip
+
+
+@cache
+def _tiled_kernel(conv_pass: str, tile):
+    """The tiled kernel of ``conv_pass`` for ``tile``, compiled once per process."""
+    geometry, load_a, load_b, store, a_rows_fastest, b_terms_fastest = _PASSES[conv_pass]
+    suffix = "narrow" if tile.bn <= NARROW_TILE.bn else "wide"
+    return make_gemm_kernel(
+        f"_conv2d_{conv_pass}_{suffix}", __name__, tile,
+        cuda_device(geometry), cuda_device(load_a), cuda_device(load_b), cuda_device(store),
+        a_rows_fastest, b_terms_fastest,
+    )  # fmt: skip
+
+
+# The GPU kernels by name, so that the PTX tier compiles each for cc 9.0.
+_conv2d_forward_wide = _tiled_kernel("forward", WIDE_TILE)
+_conv2d_forward_narrow = _tiled_kernel("forward", NARROW_TILE)
+_conv2d_grad_input_wide = _tiled_kernel("grad_input", WIDE_TILE)
+_conv2d_grad_input_narrow = _tiled_kernel("grad_input", NARROW_TILE)
+_conv2d_grad_weight_wide = _tiled_kernel("grad_weight", WIDE_TILE)
+_conv2d_grad_weight_narrow = _tiled_kernel("grad_weight", NARROW_TILE)
+
+
+def _sum_pieces(partial, gw):
+    # Coalesced: consecutive threads own consecutive weight elements.
+    pieces, _, columns = partial.shape
     start, step = cuda.grid(1), cuda.gridsize(1)
-    for idx in range(start, n_out * cin_per_group * kh_size * kw_size, step):
-        kw = idx % kw_size
-        rest = idx // kw_size
-        kh = rest % kh_size
-        rest = rest // kh_size
-        c = rest % cin_per_group
-        o = rest // cin_per_group
-        ci = (o // out_per_group) * cin_per_group + c
-        oh_lo, oh_hi = _first_last_out(h_in, h_out, kh * dh, sh, ph)
-        ow_lo, ow_hi = _first_last_out(w_in, w_out, kw * dw, sw, pw)
-        iw0 = kw * dw - pw
-        # float64 accumulator: the sum runs over N*OH*OW terms, too many for float32.
+    for idx in range(start, gw.size, step):
+        o = idx // columns
+        col = idx % columns
         acc = 0.0
-        for n in range(n_batch):
-            for oh in range(oh_lo, oh_hi):
-                ih = oh * sh - ph + kh * dh
-                for ow in range(ow_lo, ow_hi):
-                    acc += gy[n, o, oh, ow] * x[n, ci, ih, ow * sw + iw0]
-        gw[o, c, kh, kw] = acc
+        for piece in range(pieces):
+            acc += partial[piece, o, col]
+        kw_size = gw.shape[3]
+        rest = col // kw_size
+        gw[o, rest // gw.shape[2], rest % gw.shape[2], col % kw_size] = acc
 
 
 def _conv2d_grad_bias(gy, gb):
+    partial = cuda.shared.array(REDUCTION_THREADS, dtype=np.float64)
     n_batch, n_out, h_out, w_out = gy.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for o in range(start, n_out, step):
+    plane = h_out * w_out
+    t = cuda.threadIdx.x
+    for o in range(cuda.blockIdx.x, n_out, cuda.gridDim.x):
         acc = 0.0
-        for n in range(n_batch):
-            for oh in range(h_out):
-                for ow in range(w_out):
-                    acc += gy[n, o, oh, ow]
-        gb[o] = acc
+        for i in range(t, n_batch * plane, REDUCTION_THREADS):
+            r = i % plane
+            acc += gy[i // plane, o, r // w_out, r % w_out]
+        total = _block_sum(partial, acc)
+        if t == 0:
+            gb[o] = total
 
 
-_conv2d_forward = cuda_kernel(_conv2d_forward)
-_conv2d_grad_input = cuda_kernel(_conv2d_grad_input)
-_conv2d_grad_weight = cuda_kernel(_conv2d_grad_weight)
+_sum_pieces = cuda_kernel(_sum_pieces)
 _conv2d_grad_bias = cuda_kernel(_conv2d_grad_bias)
 
 
 def _signatures():
-    table = {name: [] for name in ("_conv2d_forward", "_conv2d_grad_input",
-                                   "_conv2d_grad_weight", "_conv2d_grad_bias")}  # fmt: skip
     i64 = cuda.int64
-    hyper = (i64,) * 7  # sh, sw, ph, pw, dh, dw, groups: Python ints arrive as int64
+    hyper = (i64,) * 7  # piece_length and sh, sw, ph, pw, dh, dw; then groups below
+    table = {}
     for f in (cuda.float32, cuda.float64):
-        a4, a1 = f[:, :, :, ::1], f[::1]
-        table["_conv2d_forward"].append(cuda.void(a4, a4, a1, a4, *hyper))
-        table["_conv2d_grad_input"].append(cuda.void(a4, a4, a4, *hyper))
-        table["_conv2d_grad_weight"].append(cuda.void(a4, a4, a4, *hyper))
-        table["_conv2d_grad_bias"].append(cuda.void(a4, a1))
-    # Device helpers compile on their own too, so a typing error shows up with its own name.
-    pair = cuda.types.UniTuple(i64, 2)
-    table["_first_last_out"] = [pair(i64, i64, i64, i64, i64)]
-    table["_source_position"] = [i64(i64, i64, i64, i64, i64)]
+        a4, a3, a1 = f[:, :, :, ::1], cuda.float64[:, :, ::1], f[::1]
+        for suffix in ("wide", "narrow"):
+            table.setdefault(f"_conv2d_forward_{suffix}", []).append(
+                cuda.void(a4, a4, a4, a1, *hyper, i64)
+            )
+            table.setdefault(f"_conv2d_grad_input_{suffix}", []).append(
+                cuda.void(a4, a4, a4, a4, *hyper, i64)
+            )
+            table.setdefault(f"_conv2d_grad_weight_{suffix}", []).append(
+                cuda.void(a4, a4, a3, a4, *hyper, i64))  # fmt: skip
+        table.setdefault("_sum_pieces", []).append(cuda.void(a3, a4))
+        table.setdefault("_conv2d_grad_bias", []).append(cuda.void(a4, a1))
     return table
 
 
 PTX_SIGNATURES = _signatures()
+
+# A few float64 scratch arrays for grad_weight's partial tiles, reused across calls (an
+# allocation per backward step would cost more than the kernel on small layers).
+_scratch: dict[tuple, object] = {}
+
+
+def _partial_scratch(shape):
+    if shape not in _scratch:
+        if len(_scratch) >= 8:
+            _scratch.clear()
+        _scratch[shape] = cuda.device_array(shape, dtype=np.float64)
+    return _scratch[shape]
+
+
+def _launch(conv_pass, tile, grid, p, q, r, extra, piece_length, hyper):
+    kernel = _tiled_kernel(conv_pass, tile)
+    kernel[grid, tile.threads](p, q, r, extra, piece_length, *hyper)
 
 
 def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
@@ -180,33 +270,61 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     """
     if out.size == 0:
         return
-    blocks, threads = launch_config(out.size)
-    _conv2d_forward[blocks, threads](x, weight, bias, out, *stride, *padding, *dilation, groups)
+    columns = out.shape[1] // groups
+    tile = gemm_tile(columns, out.dtype.itemsize)
+    if tile is None:
+        conv_reference.conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups)
+        return
+    rows = out.shape[0] * out.shape[2] * out.shape[3]
+    grid = gemm_grid(tile, rows, columns, groups)
+    hyper = (*stride, *padding, *dilation, groups)
+    # One piece: every term (at most weight.size of them) in one pass.
+    _launch("forward", tile, grid, x, weight, out, bias, weight.size, hyper)
 
 
 def conv2d_grad_input(grad_output, weight, grad_input, stride, padding, dilation, groups):
     """Gradient of ``conv2d_forward`` with respect to x, into ``grad_input`` (N, C, H, W)."""
     if grad_input.size == 0:
         return
-    blocks, threads = launch_config(grad_input.size)
-    _conv2d_grad_input[blocks, threads](
-        grad_output, weight, grad_input, *stride, *padding, *dilation, groups
-    )
+    columns = weight.shape[1]
+    tile = gemm_tile(columns, grad_input.dtype.itemsize)
+    if tile is None:
+        conv_reference.conv2d_grad_input(
+            grad_output, weight, grad_input, stride, padding, dilation, groups
+        )
+        return
+    rows = grad_input.shape[0] * grad_input.shape[2] * grad_input.shape[3]
+    grid = gemm_grid(tile, rows, columns, groups)
+    hyper = (*stride, *padding, *dilation, groups)
+    _launch("grad_input", tile, grid, grad_output, weight, grad_input, weight, weight.size, hyper)
 
 
 def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, groups):
     """Gradient with respect to the weight, written into ``grad_weight`` (O, C/groups, KH, KW)."""
     if grad_weight.size == 0:
         return
-    blocks, threads = launch_config(grad_weight.size)
-    _conv2d_grad_weight[blocks, threads](
-        x, grad_output, grad_weight, *stride, *padding, *dilation, groups
-    )
+    n_out = grad_weight.shape[0]
+    columns = grad_weight.size // n_out
+    terms = grad_output.shape[0] * grad_output.shape[2] * grad_output.shape[3]
+    tile = gemm_tile(columns, grad_weight.dtype.itemsize)
+    if tile is None or terms == 0:
+        conv_reference.conv2d_grad_weight(
+            x, grad_output, grad_weight, stride, padding, dilation, groups
+        )
+        return
+    rows = n_out // groups
+    tiles = gemm_grid(tile, rows, columns, groups)
+    pieces, length = reduction_pieces(terms, tiles[0] * tiles[1], tile.bk)
+    partial = _partial_scratch((pieces, n_out, columns))
+    hyper = (*stride, *padding, *dilation, groups)
+    _launch("grad_weight", tile, (tiles[0], tiles[1], pieces), x, grad_output, partial,
+            grad_weight, length, hyper)  # fmt: skip
+    _sum_pieces[grid_blocks(grad_weight.size, 128), 128](partial, grad_weight)
 
 
 def conv2d_grad_bias(grad_output, grad_bias):
     """Gradient with respect to the bias: ``grad_output`` summed over N, OH, OW, into (O,)."""
     if grad_bias.size == 0:
         return
-    blocks, threads = launch_config(grad_bias.size)
-    _conv2d_grad_bias[blocks, threads](grad_output, grad_bias)
+    blocks = grid_blocks(grad_bias.size * REDUCTION_THREADS, REDUCTION_THREADS)
+    _conv2d_grad_bias[blocks, REDUCTION_THREADS](grad_output, grad_bias)
