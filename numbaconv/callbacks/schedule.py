@@ -384,8 +384,13 @@ class _ScheduledFits:
         num_it = integer("num_it", num_it, minimum=1)
         finder = LRFinder(start_lr=start_lr, end_lr=end_lr, num_it=num_it, stop_div=stop_div)
         n_epoch = finder.num_it // len(self.dls.train) + 1
+        if self.opt is None:
+            self.create_opt()
+        # fit() sets the lr before the finder saves the optimizer: give it the current one, so
+        # that what is restored is what was there.
+        lr = self.opt.param_groups[-1]["lr"]
         with self.no_logging():
-            self.fit(n_epoch, cbs=finder)
+            self.fit(n_epoch, lr=lr, cbs=finder)
         if suggest_funcs is None:
             if show_plot:
                 self.recorder.plot_lr_find()
