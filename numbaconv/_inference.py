@@ -114,7 +114,11 @@ class _Inference:
         probs : ndarray of float32, shape (C,)
             Softmax of the model's output (raw output for a non-cross-entropy loss).
         """
-        preds, _ = self.get_preds(dl=[(self._prepare_item(item),)])
+        batch = Tensor(self._prepare_item(item))
+        first = next(iter(self.model.parameters()), None)
+        if first is not None and first.device != batch.device:  # a model on the GPU
+            batch = batch.to(first.device)
+        preds, _ = self.get_preds(dl=[(batch,)])
         probs = preds[0]
         index = int(np.argmax(probs))
         vocab = getattr(self.dls, "vocab", None)
