@@ -326,6 +326,7 @@ class _CallbackHost:
             target.learn = None
 
     def remove_cbs(self, cbs) -> None:
+        """Detach each of ``cbs`` (instances or classes, one or a list)."""
         for cb in self._as_cb_list(cbs):
             self.remove_cb(cb)
 

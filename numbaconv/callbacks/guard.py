@@ -119,7 +119,7 @@ class CollapseCallback(Callback):
 
     After each epoch's validation: when one class receives at least ``share`` of the
     predictions (arg-max of the outputs) while it is less than ``minority`` of the targets,
-    a :class:`CollapseWarning` goes through :mod:`warnings` and, when the fit ends, one line
+    a :class:`CollapseWarning` goes through ``warnings`` and, when the fit ends, one line
     saying so is printed under the epoch table.
 
     Parameters
