@@ -13,7 +13,7 @@ from . import callbacks, data, datasets, metrics, models, nn, ops, optim, schedu
 from ._backend import cuda_available, is_device_array, show_config, to_device, to_host
 from ._warmup import warmup
 from .autograd import Tensor, cat, enable_grad, no_grad, stack, tensor
-from .callbacks import ActivationStats, SaveModelCallback
+from .callbacks import ActivationStats, CollapseWarning, NonFiniteLossError, SaveModelCallback
 from .learner import Learner
 from .metrics import accuracy
 from .ops import convolve2d, correlate2d
@@ -22,7 +22,9 @@ from .serialization import load, save
 
 __all__ = [
     "ActivationStats",
+    "CollapseWarning",
     "Learner",
+    "NonFiniteLossError",
     "SaveModelCallback",
     "Tensor",
     "__version__",

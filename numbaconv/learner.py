@@ -6,17 +6,15 @@ calling the callbacks' event handlers at each step (see
 :data:`numbaconv.callbacks.EVENTS`); the default callbacks record losses and metrics
 (:class:`~numbaconv.callbacks.Recorder`), switch train/eval mode
 (:class:`~numbaconv.callbacks.TrainEvalCallback`) and print the epoch table
-(:class:`~numbaconv.callbacks.ProgressCallback`). ``fit_one_cycle`` adds fastai's
-one-cycle schedule of learning rate and momentum.
-
-Every training loss is checked before ``backward`` and every gradient before the
-optimizer step: a NaN or Inf raises :class:`NonFiniteLossError` and the weights (and
-batch-norm running statistics) stay as they were before that batch.
+(:class:`~numbaconv.callbacks.ProgressCallback`), refuse a NaN or Inf loss or gradient
+before the optimizer step (:class:`~numbaconv.callbacks.NonFiniteGuard`) and warn when
+training collapses onto one class (:class:`~numbaconv.callbacks.CollapseCallback`).
+``fit_one_cycle`` adds fastai's one-cycle schedule of learning rate and momentum;
+``lr_find`` runs fastai's learning-rate finder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import warnings
@@ -25,11 +23,11 @@ from collections import OrderedDict
 import numpy as np
 
 from . import serialization
+from ._inference import _Inference
 from ._validate import describe as _describe
 from ._validate import finite_number, integer
 from .autograd import Tensor, no_grad
 from .callbacks.core import (
-    Callback,
     CancelBackwardException,
     CancelBatchException,
     CancelEpochException,
@@ -37,45 +35,29 @@ from .callbacks.core import (
     CancelStepException,
     CancelTrainException,
     CancelValidException,
-    ParamScheduler,
-    ProgressCallback,
-    Recorder,
     TrainEvalCallback,
+    _CallbackHost,
 )
-from .callbacks.tracker import NonFiniteLossError
-from .nn import BatchNorm2d, CrossEntropyLoss, Module
+from .callbacks.guard import CollapseCallback, NonFiniteGuard, NonFiniteLossError
+from .callbacks.hook import SummaryText
+from .callbacks.hook import summary as _summary
+from .callbacks.progress import ProgressCallback
+from .callbacks.recorder import Recorder
+from .callbacks.schedule import _ScheduledFits
+from .nn import BatchNorm2d, Module
 from .nn import functional as F
 from .optim import Adam, split_bn_bias
-from .schedule import one_cycle_schedules
 
 __all__ = ["Learner", "NonFiniteLossError", "SummaryText"]
 
 _OPT_PREFIX = "opt::"
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def _is_norm(module) -> bool:
     return isinstance(module, BatchNorm2d) or "Norm" in type(module).__name__
 
 
-class SummaryText(str):
-    """A str whose repr is itself, so ``learn.summary()`` displays as text in a REPL."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _shape_text(shape, bs) -> str:
-    # fastai's _print_shapes: the batch axis shows the real batch size.
-    return " x ".join([str(bs)] + [str(d) for d in shape[1:]])
-
-
-class Learner:
+class Learner(_CallbackHost, _Inference, _ScheduledFits):
     """Train ``model`` on ``dls`` with fastai's loop, defaults and callbacks.
 
     Parameters
@@ -95,7 +77,8 @@ class Learner:
     metrics : callable, Metric or list of them, optional
         E.g. :func:`numbaconv.metrics.accuracy`; averaged over the validation set by sample.
     cbs : Callback, Callback class or list of them, optional
-        Added after the defaults (TrainEvalCallback, Recorder, ProgressCallback).
+        Added after the defaults (TrainEvalCallback, NonFiniteGuard, Recorder,
+        ProgressCallback, CollapseCallback); ``learn.remove_cb(cls)`` removes a default.
     wd : float, optional
         Weight decay for every fit; None leaves the optimizer's own default (Adam: 0.01,
         decoupled).
@@ -118,8 +101,12 @@ class Learner:
         Progress: 0-based epoch, epochs in this fit, 0-based batch within the current
         phase, batches in it, training batches done in this fit, and the fraction of the
         fit's training done (the one-cycle position).
-    xb : Tensor, yb : ndarray, pred : Tensor
-        The current batch and the model's output.
+    xb : Tensor
+        The current batch's input.
+    yb : tuple of ndarray
+        Its targets, as fastai: ``(y,)``, or ``()`` for a batch without targets.
+    pred : Tensor
+        The model's output.
     loss : Tensor
         The current batch's loss, detached; ``loss_grad`` is the same with its graph.
     recorder, train_eval, progress, ... : Callback
@@ -178,14 +165,16 @@ class Learner:
         self.opt = None
         self.training = False
         self.logging = True
+        self.show_bars = True
         self.epoch = self.n_epoch = self.iter = self.n_iter = self.train_iter = 0
         self.pct_train = 0.0
-        self.xb = self.yb = self.pred = self.loss = self.loss_grad = None
+        self.xb = self.pred = self.loss = self.loss_grad = None
+        self.yb = ()
         self.smooth_loss = None
         self.dl = None
         self._in_fit = False
         self.cbs = []
-        for cb in (TrainEvalCallback, Recorder, ProgressCallback):
+        for cb in (TrainEvalCallback, NonFiniteGuard, Recorder, ProgressCallback, CollapseCallback):
             self.add_cb(cb)
         self.add_cbs(cbs)
 
@@ -208,89 +197,6 @@ class Learner:
         if isinstance(moms, (str, bytes)) or not hasattr(moms, "__len__") or len(moms) != 3:
             raise ValueError(f"{name} must be three numbers (start, middle, end), got {moms!r}")
         return tuple(finite_number(f"{name}[{i}]", m, minimum=0) for i, m in enumerate(moms))
-
-    @staticmethod
-    def _as_cb_list(cbs) -> list:
-        if cbs is None:
-            return []
-        return list(cbs) if isinstance(cbs, (list, tuple)) else [cbs]
-
-    # ------------------------------------------------------------ callbacks
-    def add_cb(self, cb) -> Callback:
-        """Attach ``cb`` (a Callback or Callback class) and expose it as ``learn.<cb.name>``."""
-        if isinstance(cb, type) and issubclass(cb, Callback):
-            cb = cb()
-        if not isinstance(cb, Callback):
-            raise TypeError(f"cbs must be Callback instances or classes, got {_describe(cb)}")
-        current = self.__dict__.get(cb.name)
-        if hasattr(type(self), cb.name) or (
-            current is not None and not isinstance(current, Callback)
-        ):
-            raise ValueError(
-                f"a callback named {cb.name!r} would hide the Learner attribute {cb.name!r}; "
-                "rename the callback class"
-            )
-        if isinstance(current, Callback) and current in self.cbs:
-            self.remove_cb(current)
-        cb.learn = self
-        setattr(self, cb.name, cb)
-        self.cbs.append(cb)
-        return cb
-
-    def add_cbs(self, cbs) -> None:
-        """Attach each of ``cbs`` (one callback, a class, or a list)."""
-        for cb in self._as_cb_list(cbs):
-            self.add_cb(cb)
-
-    def remove_cb(self, cb) -> None:
-        """Detach ``cb`` (an instance, or a class: every callback of that class)."""
-        targets = [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb]
-        for target in targets:
-            if target in self.cbs:
-                self.cbs.remove(target)
-            if self.__dict__.get(target.name) is target:
-                delattr(self, target.name)
-            target.learn = None
-
-    def remove_cbs(self, cbs) -> None:
-        for cb in self._as_cb_list(cbs):
-            self.remove_cb(cb)
-
-    @contextlib.contextmanager
-    def added_cbs(self, cbs):
-        """Attach ``cbs`` for the duration of a ``with`` block."""
-        added = []
-        try:
-            for cb in self._as_cb_list(cbs):
-                added.append(self.add_cb(cb))
-            yield self
-        finally:
-            self.remove_cbs(added)
-
-    @contextlib.contextmanager
-    def no_logging(self):
-        """Print no epoch table and no progress line inside the ``with`` block."""
-        previous, self.logging = self.logging, False
-        try:
-            yield self
-        finally:
-            self.logging = previous
-
-    def _sorted_cbs(self) -> list:
-        return sorted(self.cbs, key=lambda cb: cb.order)  # stable: ties keep insertion order
-
-    def __call__(self, event_name: str) -> None:
-        """Run ``event_name`` on every callback, in ``order``."""
-        for cb in self._sorted_cbs():
-            cb(event_name)
-
-    def _with_events(self, body, event_type: str, cancel_exc) -> None:
-        try:
-            self(f"before_{event_type}")
-            body()
-        except cancel_exc:
-            self(f"after_cancel_{event_type}")
-        self(f"after_{event_type}")
 
     # ------------------------------------------------------------ optimizer
     def _named_trainable(self):
@@ -378,55 +284,6 @@ class Learner:
                 for cb in self._sorted_cbs():
                     cb.teardown()
 
-    def fit_one_cycle(
-        self,
-        n_epoch,
-        lr_max=None,
-        div=25.0,
-        div_final=1e5,
-        pct_start=0.25,
-        wd=None,
-        moms=None,
-        cbs=None,
-        reset_opt=False,
-        start_epoch=0,
-    ):
-        """Train with fastai's one-cycle policy.
-
-        The learning rate follows ``combined_cos(pct_start, lr_max/div, lr_max,
-        lr_max/div_final)`` and the momentum ``combined_cos(pct_start, *moms)``, both set
-        before each training batch at position ``pct_train`` (step ``i`` of ``N`` training
-        steps is at ``i/N``).
-
-        Parameters
-        ----------
-        n_epoch : int
-        lr_max : float, optional
-            Peak learning rate; default ``self.lr``.
-        div, div_final, pct_start : float
-            See :func:`numbaconv.schedule.one_cycle_schedules`.
-        wd : float, optional
-            As in :meth:`fit`.
-        moms : (float, float, float), optional
-            Default ``self.moms`` = (0.95, 0.85, 0.95).
-        cbs, reset_opt, start_epoch
-            As in :meth:`fit`.
-        """
-        lr_max = self.lr if lr_max is None else finite_number("lr_max", lr_max, minimum=0)
-        moms = self.moms if moms is None else self._moms("moms", moms)
-        lr_fn, mom_fn = one_cycle_schedules(
-            lr_max, div=div, div_final=div_final, pct_start=pct_start, moms=moms
-        )
-        scheduler = ParamScheduler({"lr": lr_fn, "mom": mom_fn})
-        self.fit(
-            n_epoch,
-            lr=lr_max,
-            wd=wd,
-            cbs=[scheduler, *self._as_cb_list(cbs)],
-            reset_opt=reset_opt,
-            start_epoch=start_epoch,
-        )
-
     def _do_fit(self):
         for epoch in range(self._start_epoch, self.n_epoch):
             self.epoch = epoch
@@ -452,244 +309,36 @@ class Learner:
 
     def _one_batch(self, i, batch):
         self.iter = i
-        x, y = batch
+        x, *targets = batch
         self.xb = x if isinstance(x, Tensor) else Tensor(x)
-        self.yb = np.asarray(y.data if isinstance(y, Tensor) else y)
+        self.yb = tuple(np.asarray(y.data if isinstance(y, Tensor) else y) for y in targets)
         self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
-    def _backup_buffers(self):
-        # Running statistics change in the forward pass, before the loss can be checked; a
-        # copy (a few numbers per channel) lets a non-finite batch leave them untouched.
-        self._buffer_backup = [
-            (module._buffers, name, np.array(buf, copy=True))
-            for module in self.model.modules()
-            for name, buf in module._buffers.items()
-            if buf is not None
-        ]
-
-    def _restore_buffers(self):
-        for buffers, name, saved in self._buffer_backup:
-            buffers[name][...] = saved
-
     def _do_one_batch(self):
-        if self.training:
-            self._backup_buffers()
         self.pred = self.model(self.xb)
         self("after_pred")
-        if len(self.yb):
-            self.loss_grad = self.loss_func(self.pred, self.yb)
+        if self.yb and len(self.yb[0]):
+            self.loss_grad = self.loss_func(self.pred, *self.yb)
             self.loss = self.loss_grad.detach()
         self("after_loss")
-        if not self.training or not len(self.yb):
+        if not self.training or not self.yb or not len(self.yb[0]):
             return
-        self._check_finite_loss()
-        self._with_events(self._backward, "backward", CancelBackwardException)
-        self._with_events(self._step, "step", CancelStepException)
+        self._with_events(self.loss_grad.backward, "backward", CancelBackwardException)
+        self._with_events(self.opt.step, "step", CancelStepException)
         self.opt.zero_grad()
-
-    def _check_finite_loss(self):
-        values = np.asarray(self.loss_grad.data)
-        if not np.all(np.isfinite(values)):
-            bad = values[~np.isfinite(values)].ravel()[0]
-            self._restore_buffers()
-            raise NonFiniteLossError(self.epoch, self.iter, float(bad))
-
-    def _backward(self):
-        self.loss_grad.backward()
-
-    def _step(self):
-        # A non-finite gradient would poison the weights (and Adam's moments): refuse it.
-        for group in self.opt.param_groups:
-            for param in group["params"]:
-                grad = param.grad
-                if grad is None:
-                    continue
-                grad = np.asarray(getattr(grad, "data", grad))
-                if not np.all(np.isfinite(grad)):
-                    bad = float(grad[~np.isfinite(grad)].ravel()[0])
-                    self.opt.zero_grad()
-                    self._restore_buffers()
-                    name = self._param_names.get(id(param), "?")
-                    raise NonFiniteLossError(self.epoch, self.iter, bad, f"gradient of {name!r}")
-        self.opt.step()
-
-    # ------------------------------------------------------------ evaluation
-    def validate(self, dl=None) -> list:
-        """Run the model over ``dl`` (default ``dls.valid``) in eval mode.
-
-        Returns
-        -------
-        list of float
-            ``[valid_loss, *metrics]``, sample-weighted means over ``dl``.
-        """
-        recorder = self.__dict__.get("recorder")
-        if not isinstance(recorder, Recorder):
-            raise RuntimeError("validate() needs the Recorder callback (learn.recorder)")
-        recorder._wrap_metrics()  # pick up metrics changed since the last fit
-        self.training = False
-        self.model.eval()
-        with self.no_logging():
-            self._do_epoch_validate(dl)
-        return recorder.valid_values()
-
-    def _to_tensor(self, x):
-        return x if isinstance(x, Tensor) else Tensor(x)
-
-    def _default_activation(self):
-        if self.loss_func is F.cross_entropy or isinstance(self.loss_func, CrossEntropyLoss):
-            return _softmax
-        return None
-
-    def get_preds(self, dl=None, act="auto"):
-        """Predictions and targets over ``dl`` (default ``dls.valid``), in eval mode.
-
-        Parameters
-        ----------
-        dl : iterable of (x, y), optional
-        act : callable, None or "auto"
-            Applied to the model's outputs (an ndarray). "auto": softmax when the loss is
-            cross-entropy (so the result is probabilities), else nothing.
-
-        Returns
-        -------
-        preds : ndarray, shape (N, C)
-        targets : ndarray, shape (N,)
-        """
-        dl = self.dls.valid if dl is None else dl
-        act = self._default_activation() if act == "auto" else act
-        was_training = self.model.training
-        self.model.eval()
-        preds, targets = [], []
-        try:
-            with no_grad():
-                for x, y in dl:
-                    preds.append(np.asarray(self.model(self._to_tensor(x)).data))
-                    targets.append(np.asarray(y.data if isinstance(y, Tensor) else y))
-        finally:
-            self.model.train(was_training)
-        if not preds:
-            return np.empty((0,), np.float32), np.empty((0,), np.int64)
-        out = np.concatenate(preds)
-        return (out if act is None else act(out)), np.concatenate(targets)
-
-    def _prepare_item(self, item) -> np.ndarray:
-        x = np.asarray(item.data if isinstance(item, Tensor) else item)
-        if x.dtype == np.uint8:
-            x = x.astype(np.float32) / np.float32(255)
-        elif x.dtype.kind == "f":
-            x = x.astype(np.float32)
-        else:
-            raise TypeError(
-                f"item must be uint8 pixels or a float array, got dtype {x.dtype} (shape {x.shape})"
-            )
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3:
-            raise ValueError(f"item must have shape (H, W) or (C, H, W), got shape {x.shape}")
-        normalize = getattr(self.dls.valid, "normalize", None)
-        batch = x[None]
-        return normalize(batch) if normalize is not None else batch
-
-    def predict(self, item):
-        """Classify one image, prepared as the validation loader prepares its images.
-
-        Parameters
-        ----------
-        item : ndarray, shape (H, W) or (C, H, W)
-            uint8 pixels (divided by 255) or floats; then ``dls.valid.normalize`` if any.
-
-        Returns
-        -------
-        label : str or int
-            ``dls.vocab[index]`` when the data has a vocab, else ``index``.
-        index : int
-            The predicted class.
-        probs : ndarray of float32, shape (C,)
-            Softmax of the model's output (raw output for a non-cross-entropy loss).
-        """
-        preds, _ = self.get_preds(dl=[(self._prepare_item(item), np.zeros(1, np.int64))])
-        probs = preds[0]
-        index = int(np.argmax(probs))
-        vocab = getattr(self.dls, "vocab", None)
-        label = vocab[index] if vocab is not None else index
-        return label, index, probs
-
-    # ------------------------------------------------------------ summary
-    def _sample_batch(self):
-        train = self.dls.train
-        one_batch = getattr(train, "one_batch", None)
-        if callable(one_batch):  # does not consume the loader's shuffling state
-            return one_batch()
-        for batch in train:
-            return batch
-        raise ValueError("dls.train yields no batch; summary() needs one")
 
     def summary(self) -> SummaryText:
         """Layer table as fastai prints it (chapter 13 §2.3), then optimizer, loss, callbacks.
 
-        One training batch's first item goes through the model in eval mode (no statistics
-        or gradients change); shapes are shown with the batch's size.
+        See :func:`numbaconv.callbacks.summary`; one training batch's first item goes through
+        the model in eval mode (no statistics or gradients change).
 
         Returns
         -------
         SummaryText
             A str (displayed as text in a REPL; ``print`` it in a script).
         """
-        x, _ = self._sample_batch()
-        x = np.asarray(x.data if isinstance(x, Tensor) else x)
-        bs = x.shape[0]
-        leaves = [m for m in self.model.modules() if next(m.children(), None) is None]
-        rows = []
-
-        def make_hook(module):
-            def hook(mod, inputs, output):
-                params = list(mod.parameters())
-                n_params = int(sum(p.data.size for p in params))
-                trainable = any(p.requires_grad for p in params)
-                rows.append((type(mod).__name__, tuple(output.shape), n_params, trainable))
-
-            return hook
-
-        handles = [m.register_forward_hook(make_hook(m)) for m in leaves]
-        was_training = self.model.training
-        try:
-            self.model.eval()
-            with no_grad():
-                self.model(Tensor(x[:1]))
-        finally:
-            self.model.train(was_training)
-            for handle in handles:
-                handle.remove()
-        width = 64
-        input_shape = [_shape_text(x.shape, bs)]
-        lines = [
-            f"{type(self.model).__name__} (Input shape: {input_shape})",
-            "=" * width,
-            f"{'Layer (type)':<20} {'Output Shape':<20} {'Param #':<10} {'Trainable':<10}",
-            "=" * width,
-        ]
-        total = trainable_total = 0
-        for type_name, shape, n_params, trainable in rows:
-            total += n_params
-            trainable_total += n_params if trainable else 0
-            lines.append(
-                f"{type_name:<20} {_shape_text(shape, bs)[:19]:<20} {n_params:<10,} "
-                f"{trainable!s:<10}"
-            )
-            lines.append("_" * width)
-        lines += [
-            "",
-            f"Total params: {total:,}",
-            f"Total trainable params: {trainable_total:,}",
-            f"Total non-trainable params: {total - trainable_total:,}",
-            "",
-            f"Optimizer used: {self.opt_func}",
-            f"Loss function: {self.loss_func}",
-            "",
-            "Callbacks:",
-        ]
-        lines += [f"  - {cb}" for cb in self._sorted_cbs()]
-        return SummaryText("\n".join(lines))
+        return _summary(self)
 
     # ------------------------------------------------------------ checkpoints
     def _file(self, fname) -> pathlib.Path:

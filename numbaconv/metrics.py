@@ -2,7 +2,7 @@
 
 :func:`accuracy` is a plain function of predictions and targets. The ``Avg*`` classes
 accumulate a value over the batches of an epoch from the Learner's current state
-(``learn.pred``, ``learn.yb``, ``learn.loss``):
+(``learn.pred``, ``learn.yb`` — a tuple of targets, as in fastai — and ``learn.loss``):
 
 - :class:`AvgMetric` wraps a metric function: a sample-weighted mean over the
   validation set (``sum(value·bs) / sum(bs)``), so an uneven last batch counts only
@@ -69,7 +69,7 @@ def accuracy(inp, targ, axis: int = -1) -> float:
 
 
 def _batch_size(learn) -> int:
-    return len(learn.yb)
+    return len(learn.yb[0])
 
 
 class Metric:
@@ -115,7 +115,7 @@ class _WeightedMean(Metric):
 
 
 class AvgMetric(_WeightedMean):
-    """Sample-weighted average of ``func(learn.pred, learn.yb)`` over an epoch.
+    """Sample-weighted average of ``func(learn.pred, *learn.yb)`` over an epoch.
 
     Parameters
     ----------
@@ -137,7 +137,7 @@ class AvgMetric(_WeightedMean):
         self.reset()
 
     def _batch_mean(self, learn) -> float:
-        return self.func(learn.pred, learn.yb)
+        return self.func(learn.pred, *learn.yb)
 
     @property
     def name(self) -> str:

@@ -70,6 +70,23 @@ for _event in EVENTS:
     setattr(EventLog, _event, lambda self, _e=_event: self.log.append((self.order, _e)))
 
 
+def test_events_list_the_cancel_events_the_loop_fires():
+    for event in ("after_cancel_backward", "after_cancel_step"):
+        assert event in EVENTS
+    assert EVENTS.index("after_cancel_step") < EVENTS.index("after_step")
+    log = []
+
+    class NoStep(Callback):
+        def before_step(self):
+            raise CancelStepException
+
+    learn = quiet(Learner(tiny_dls((3,), ()), tiny_model(), cbs=[NoStep(), EventLog(-50, log)]))
+    learn.fit(1)
+    events = [e for _, e in log]
+    i = events.index("before_step")
+    assert events[i : i + 3] == ["before_step", "after_cancel_step", "after_step"]
+
+
 def test_event_order():
     log = []
     learn = quiet(Learner(tiny_dls((3, 3), (2,)), tiny_model(), cbs=[EventLog(5, log)]))
@@ -243,17 +260,22 @@ def test_epoch_table_format_and_no_bar_off_a_terminal():
     assert "\r" not in out.getvalue()
 
 
-def test_progress_line_when_asked_and_no_logging():
-    out = io.StringIO()
-    learn = Learner(tiny_dls(), tiny_model(), cbs=ProgressCallback(show_bar=True, file=out))
+def test_fastprogress_bars_when_asked_no_bar_and_no_logging(capsys):
+    learn = Learner(tiny_dls(), tiny_model(), cbs=ProgressCallback(show_bar=True))
     learn.fit(1)
-    text = out.getvalue()
-    assert "\rtrain [" in text and "\rvalid [" in text and "3/3" in text
-    out.truncate(0)
-    out.seek(0)
+    text = capsys.readouterr().out
+    # fastprogress' console bars: "\r<prefix> |<bar>| 100.00% [3/3 00:00<00:00 <loss>]"
+    assert "\repoch 1/1 train |" in text and "[3/3 " in text
+    assert "\repoch 1/1 valid |" in text and "[2/2 " in text
+    assert text.split("\n")[0] == "epoch     train_loss  valid_loss  time    "
+    with learn.no_bar():
+        learn.fit(1)
+    text = capsys.readouterr().out
+    assert "\r" not in text and text.startswith("epoch     train_loss")  # the table stays
+    assert learn.show_bars  # restored after the block
     with learn.no_logging():
         learn.fit(1)
-    assert out.getvalue() == ""
+    assert capsys.readouterr().out == ""
 
 
 def test_default_table_goes_to_stdout(capsys):

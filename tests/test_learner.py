@@ -160,9 +160,32 @@ def test_get_preds_and_predict():
     np.testing.assert_array_equal(targets, y)
     raw, _ = learn.get_preds(act=None)
     np.testing.assert_array_equal(raw, x.reshape(4, 2))
-    label, index, item_probs = learn.predict(x[1])
+    label, index, item_probs = learn.predict(x[1])  # one (C, H, W) image, no batch axis
     assert (label, index) == ("seven", 1)
     np.testing.assert_allclose(item_probs, expected[1], rtol=1e-6)
+    # batches without targets: predictions only
+    unlabelled, no_targets = learn.get_preds(dl=[(x[:2],), (x[2:],)])
+    np.testing.assert_allclose(unlabelled, expected, rtol=1e-6)
+    assert no_targets.shape == (0,)
+
+
+def test_yb_is_a_tuple_as_in_fastai():
+    seen = []
+
+    class Spy(Callback):
+        def after_loss(self):
+            seen.append((self.training, self.yb))
+
+    dls, x, y = logits_dls()
+    learn = quiet(Learner(dls, Sequential(Flatten(), Linear(2, 2)), cbs=Spy()))
+    learn.fit(1, lr=0.0)
+    assert [training for training, _ in seen] == [True, False, False]
+    for _, yb in seen:
+        assert isinstance(yb, tuple) and len(yb) == 1
+    np.testing.assert_array_equal(seen[0][1][0], y)
+    np.testing.assert_array_equal(seen[2][1][0], y[3:])
+    learn.get_preds(dl=[(x,)])
+    assert learn.yb == ()
 
 
 def test_predict_prepares_uint8_like_the_loader():
@@ -178,6 +201,8 @@ def test_predict_prepares_uint8_like_the_loader():
     label, index, item_probs = learn.predict(valid_x[2])
     np.testing.assert_allclose(item_probs, probs[2], rtol=1e-6)
     assert index == int(np.argmax(probs[2])) and label == ("3", "7")[index]
+    # (C, H, W) and (H, W) are the same image
+    np.testing.assert_array_equal(learn.predict(valid_x[2][None])[2], item_probs)
     with pytest.raises(TypeError, match="item"):
         learn.predict(valid_x[2].astype(np.int32))
     with pytest.raises(ValueError, match="item"):
@@ -223,8 +248,10 @@ def test_summary_matches_chapter_13():
         "",
         "Callbacks:",
         "  - TrainEvalCallback",
+        "  - NonFiniteGuard",
         "  - Recorder",
         "  - ProgressCallback",
+        "  - CollapseCallback",
     ]
     assert repr(text) == str(text)  # shows as text in a REPL
 
@@ -271,6 +298,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_good_weights():
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 1") as info:
         learn.fit(2, lr=0.01)
     assert isinstance(info.value, FloatingPointError)
+    assert "`NonFiniteGuard` when calling event `before_step`" in str(info.value)
     assert (info.value.epoch, info.value.batch) == (1, 1) and math.isnan(info.value.value)
     assert len(snaps.after) == 1 + 4  # 3 steps in epoch 0, 1 in epoch 1
     # Weights and BatchNorm's running statistics (which the NaN forward pass touched) equal
@@ -291,7 +319,11 @@ def test_inf_loss_is_caught_too():
 
     learn = quiet(Learner(TinyDLs(batches, batches), tiny_model(bn=True), loss_func=exploding))
     before = learn.model.state_dict()
-    with pytest.raises(NonFiniteLossError, match=r"loss \(inf\) at epoch 0, batch 0"):
+    # backward runs on the inf loss (the guard checks before the step): silence NumPy
+    with (
+        np.errstate(all="ignore"),
+        pytest.raises(NonFiniteLossError, match=r"loss \(inf\) at epoch 0, batch 0"),
+    ):
         learn.fit(1)
     for key, value in learn.model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
@@ -310,6 +342,43 @@ def test_non_finite_gradient_is_not_applied():
         learn.fit(1)
     for key, value in learn.model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_guard_reads_one_scalar_per_step(monkeypatch):
+    from numbaconv.autograd import Tensor
+    from numbaconv.callbacks import CollapseCallback, NonFiniteGuard, ProgressCallback, Recorder
+
+    batches = tiny_batches((3, 3, 3), 0)
+    learn = Learner(TinyDLs(batches, []), tiny_model(bn=True))
+    learn.remove_cbs([Recorder, ProgressCallback, CollapseCallback])
+    reads = []
+    original = Tensor.numpy
+    monkeypatch.setattr(Tensor, "numpy", lambda self: reads.append(self.shape) or original(self))
+    learn.fit(1, lr=0.01)
+    assert reads == [()] * 3  # one 0-d value per training step, whatever the parameter count
+    # and the guard is an ordinary callback: without it a NaN reaches the weights
+    learn.remove_cb(NonFiniteGuard)
+    bad_x = batches[0][0].copy()
+    bad_x[0, 0, 0, 0] = np.nan
+    learn.dls = TinyDLs([(bad_x, batches[0][1])], [])
+    with np.errstate(all="ignore"):
+        learn.fit(1, lr=0.01)
+    assert np.isnan(learn.model[0].weight.data).all()
+
+
+def test_callback_errors_name_the_callback_and_event():
+    class Broken(Callback):
+        def after_batch(self):
+            raise KeyError("boom")
+
+    learn = quiet(Learner(TinyDLs(tiny_batches((3,), 0), []), tiny_model(), cbs=Broken()))
+    with pytest.raises(KeyError) as info:
+        learn.fit(1)
+    assert str(info.value.args[0]).startswith(
+        "Exception occured in `Broken` when calling event `after_batch`:\n\t"
+    )
+    assert "boom" in str(info.value)
+    assert isinstance(info.value.__cause__, KeyError) and info.value.__cause__.args == ("boom",)
 
 
 # ---------------------------------------------------------------- optimizer set-up

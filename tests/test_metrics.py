@@ -30,7 +30,7 @@ def test_accuracy_rejects_mismatched_targets():
 
 
 def fake_batch(pred, yb, loss=0.0):
-    return SimpleNamespace(pred=pred, yb=np.asarray(yb), loss=Tensor(np.float64(loss)))
+    return SimpleNamespace(pred=pred, yb=(np.asarray(yb),), loss=Tensor(np.float64(loss)))
 
 
 def test_avg_metric_is_sample_weighted_over_an_uneven_last_batch():

@@ -1,4 +1,5 @@
-"""Learner callbacks: the standard ones, activation statistics and checkpointing."""
+"""Learner callbacks: the standard ones, the learning-rate finder, guard rails, activation
+statistics and checkpointing."""
 
 from .core import (
     EVENTS,
@@ -10,14 +11,23 @@ from .core import (
     CancelStepException,
     CancelTrainException,
     CancelValidException,
-    ParamScheduler,
-    ProgressCallback,
-    Recorder,
+    GatherPreds,
     TrainEvalCallback,
     format_time,
 )
-from .hook import ActivationStats, HookCallback, LayerStats, leaf_modules_with_params
-from .tracker import NonFiniteLossError, SaveModelCallback
+from .guard import CollapseCallback, CollapseWarning, NonFiniteGuard, NonFiniteLossError
+from .hook import (
+    ActivationStats,
+    HookCallback,
+    LayerStats,
+    SummaryText,
+    leaf_modules_with_params,
+    summary,
+)
+from .progress import ProgressCallback
+from .recorder import Recorder
+from .schedule import LRFinder, ParamScheduler, minimum, slide, steep, suggest_lrs, valley
+from .tracker import SaveModelCallback
 
 __all__ = [
     "EVENTS",
@@ -30,14 +40,26 @@ __all__ = [
     "CancelStepException",
     "CancelTrainException",
     "CancelValidException",
+    "CollapseCallback",
+    "CollapseWarning",
+    "GatherPreds",
     "HookCallback",
+    "LRFinder",
     "LayerStats",
+    "NonFiniteGuard",
     "NonFiniteLossError",
     "ParamScheduler",
     "ProgressCallback",
     "Recorder",
     "SaveModelCallback",
+    "SummaryText",
     "TrainEvalCallback",
     "format_time",
     "leaf_modules_with_params",
+    "minimum",
+    "slide",
+    "steep",
+    "suggest_lrs",
+    "summary",
+    "valley",
 ]

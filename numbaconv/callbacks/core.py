@@ -1,25 +1,29 @@
-"""Callback base class and the Learner's standard callbacks, as fastai defines them.
+"""Callback base class, the Learner's events and the callbacks every loop needs, as in fastai.
 
 A :class:`Callback` has an ``order`` (lower runs first) and methods named after the
 events in :data:`EVENTS`; the Learner calls every callback's method for an event, in
 order. Inside a method, attributes the callback does not have are read from the
-Learner (``self.model``, ``self.epoch``, ``self.training`` ...), as in fastai.
+Learner (``self.model``, ``self.epoch``, ``self.training`` ...), as in fastai. An
+exception raised in a handler is re-raised, with the same type and attributes, as
+"Exception occured in `X` when calling event `e`" chained to the original.
 
-Standard callbacks: :class:`TrainEvalCallback` (train/eval mode, ``pct_train``),
-:class:`Recorder` (losses, metrics, learning rates, the epoch table's values),
-:class:`ProgressCallback` (the printed table and a progress line) and
-:class:`ParamScheduler` (sets hyper-parameters before each training batch).
+Here: :class:`TrainEvalCallback` (train/eval mode, ``pct_train``) and
+:class:`GatherPreds` (collects predictions for ``Learner.get_preds``). The others live
+beside it: :mod:`~numbaconv.callbacks.recorder`, :mod:`~numbaconv.callbacks.progress`,
+:mod:`~numbaconv.callbacks.schedule` (ParamScheduler, LRFinder),
+:mod:`~numbaconv.callbacks.guard` (non-finite guard, collapse warning),
+:mod:`~numbaconv.callbacks.hook` (ActivationStats, summary) and
+:mod:`~numbaconv.callbacks.tracker` (SaveModelCallback).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-import sys
-import time
 
 import numpy as np
 
-from ..metrics import AvgLoss, AvgMetric, AvgSmoothLoss, Metric
+from .._validate import describe as _describe
 
 __all__ = [
     "EVENTS",
@@ -31,14 +35,13 @@ __all__ = [
     "CancelStepException",
     "CancelTrainException",
     "CancelValidException",
-    "ParamScheduler",
-    "ProgressCallback",
-    "Recorder",
+    "GatherPreds",
     "TrainEvalCallback",
     "format_time",
 ]
 
-#: Every event a callback may handle, in the order a training batch meets them.
+#: Every event a callback may handle, in the order a training batch meets them; each
+#: ``after_cancel_<x>`` fires (before ``after_<x>``) when a ``Cancel<X>Exception`` ended ``x``.
 EVENTS = (
     "before_fit",
     "before_epoch",
@@ -47,8 +50,10 @@ EVENTS = (
     "after_pred",
     "after_loss",
     "before_backward",
+    "after_cancel_backward",
     "after_backward",
     "before_step",
+    "after_cancel_step",
     "after_step",
     "after_cancel_batch",
     "after_batch",
@@ -94,6 +99,32 @@ class CancelBackwardException(Exception):
 
 class CancelStepException(Exception):
     """Skip this batch's optimizer step."""
+
+
+#: The exceptions that steer the loop; they pass through callbacks unchanged.
+CANCEL_EXCEPTIONS = (
+    CancelFitException,
+    CancelEpochException,
+    CancelTrainException,
+    CancelValidException,
+    CancelBatchException,
+    CancelBackwardException,
+    CancelStepException,
+)
+
+
+def _named(exc: Exception, callback: str, event: str) -> Exception:
+    """A copy of ``exc`` (same type and attributes, so ``except`` clauses still match) whose
+    message names the callback and event, in fastai's words."""
+    message = f"Exception occured in `{callback}` when calling event `{event}`:\n\t{exc}"
+    try:
+        renamed = type(exc).__new__(type(exc))
+        renamed.__dict__.update(exc.__dict__)
+        renamed.args = (message,)
+    except Exception:  # an exception type that cannot be copied: reword it in place
+        exc.args = (message,)
+        return exc
+    return renamed
 
 
 def _snake_case(name: str) -> str:
@@ -163,8 +194,14 @@ class Callback:
             if not (self.run_train if training else self.run_valid):
                 return
         handler = getattr(type(self), event_name, None)
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(self)
+        except CANCEL_EXCEPTIONS:
+            raise
+        except Exception as exc:
+            raise _named(exc, type(self).__name__, event_name) from exc
 
     def teardown(self) -> None:
         """Called when ``fit`` ends, normally or by an exception (release hooks, end lines)."""
@@ -207,349 +244,133 @@ class TrainEvalCallback(Callback):
         self.learn.training = False
 
 
-class Recorder(Callback):
-    """Records losses, metrics and hyper-parameters during training (fastai's, order 50).
+class GatherPreds(Callback):
+    """Collects the model's outputs (and targets) of every validation batch on the host.
 
-    Parameters
-    ----------
-    add_time : bool, default True
-        Add the ``time`` column (wall time per epoch, ``mm:ss``).
-    train_metrics : bool, default False
-        Also compute the metrics on the training batches (``train_<name>`` columns).
-    valid_metrics : bool, default True
-        Compute ``valid_loss`` and the metrics on the validation set.
-    beta : float, default 0.98
-        Smoothing of the training loss (:class:`~numbaconv.metrics.AvgSmoothLoss`).
+    ``Learner.get_preds`` runs the validation loop with this callback; each batch's
+    ``learn.pred`` is copied to a NumPy array, and ``learn.yb[0]`` when the batch has targets.
 
     Attributes
     ----------
-    lrs, moms : list of float
-        Learning rate and momentum (``mom`` for Adam, ``momentum`` for SGD) of the last
-        parameter group at each training batch, as the optimizer used them.
-    losses : list of float
-        Smoothed training loss after each training batch (never reset between epochs).
-    iters : list of int
-        Number of training batches done at the end of each epoch.
-    values : list of list
-        Per epoch: ``[train_loss, valid_loss, *metrics]`` (the table without epoch and time).
-    log : list
-        The current (last) epoch's row: ``[epoch, train_loss, valid_loss, *metrics, time]``.
-    metric_names : list of str
-        Column titles: ``["epoch", "train_loss", "valid_loss", *names, "time"]``.
-    hps : dict of str to list of float
-        Per training batch, each hyper-parameter a :class:`ParamScheduler` set.
+    preds : list of ndarray
+        One (B, C) array per batch.
+    targets : list of ndarray
+        One (B,) array per batch that had targets.
     """
 
-    order = 50
+    order = 70
+    run_train = False
 
-    def __init__(self, add_time=True, train_metrics=False, valid_metrics=True, beta=0.98):
-        self.add_time = bool(add_time)
-        self.train_metrics = bool(train_metrics)
-        self.valid_metrics = bool(valid_metrics)
-        self.loss = AvgLoss()
-        self.smooth_loss = AvgSmoothLoss(beta=beta)
-        self.lrs, self.moms, self.losses, self.iters, self.values = [], [], [], [], []
-        self.log = []
-        self.hps = {}
-
-    # -- metrics the Learner holds, wrapped for averaging
-    @property
-    def metrics(self) -> list[Metric]:
-        wrapped = []
-        for metric in self.learn.metrics:
-            wrapped.append(metric if isinstance(metric, Metric) else AvgMetric(metric))
-        return wrapped
-
-    def _wrap_metrics(self) -> None:
-        self._metrics = self.metrics
-        self._valid_mets = [self.loss, *self._metrics] if self.valid_metrics else []
-        self._train_mets = [self.smooth_loss]
-        if self.train_metrics:
-            self._train_mets += self._metrics
-
-    @property
-    def metric_names(self) -> list[str]:
-        if "_metrics" not in self.__dict__:
-            self._wrap_metrics()
-        names = [m.name for m in self._metrics]
-        columns = ["train_loss"]
-        if self.train_metrics:
-            columns += [f"train_{n}" for n in names]
-        if self.valid_metrics:
-            columns += ["valid_loss"]
-            columns += [f"valid_{n}" for n in names] if self.train_metrics else names
-        return ["epoch", *columns] + (["time"] if self.add_time else [])
-
-    def before_fit(self):
-        self._wrap_metrics()
-        self.lrs, self.moms, self.losses, self.iters, self.values = [], [], [], [], []
-        self.hps = {}
-        self.smooth_loss.reset()
-
-    def before_epoch(self):
-        self._start_epoch = time.perf_counter()
-        self.log = [self.learn.epoch]
-
-    def before_train(self):
-        # The smoothed loss is deliberately left alone: it runs over the whole fit.
-        for metric in self._train_mets[1:]:
-            metric.reset()
+    def __init__(self):
+        self.preds, self.targets = [], []
 
     def before_validate(self):
-        if "_valid_mets" not in self.__dict__:  # validate() outside fit
-            self._wrap_metrics()
-        for metric in self._valid_mets:
-            metric.reset()
+        self.preds, self.targets = [], []
 
     def after_batch(self):
-        learn = self.learn
-        if len(learn.yb) == 0:
-            return
-        metrics = self._train_mets if learn.training else self._valid_mets
-        for metric in metrics:
-            metric.accumulate(learn)
-        if learn.training:
-            group = learn.opt.param_groups[-1]
-            self.lrs.append(float(group["lr"]))
-            mom_name = getattr(learn.opt, "momentum_hyper", None)
-            if mom_name in group:
-                self.moms.append(float(group[mom_name]))
-            self.losses.append(self.smooth_loss.value)
-            learn.smooth_loss = self.smooth_loss.value
+        self.preds.append(np.asarray(self.learn.pred.numpy()))
+        if self.learn.yb:
+            self.targets.append(np.asarray(self.learn.yb[0]))
 
-    def after_train(self):
-        self.log += [m.value for m in self._train_mets]
-
-    def after_validate(self):
-        self.log += [m.value for m in self._valid_mets]
-
-    def after_epoch(self):
-        self.iters.append(self.smooth_loss.count)
-        if self.add_time:
-            self.log.append(format_time(time.perf_counter() - self._start_epoch))
-        self.values.append(self.log[1:-1] if self.add_time else self.log[1:])
-
-    def valid_values(self) -> list:
-        """``[valid_loss, *metrics]`` of the last validation pass."""
-        return [m.value for m in self._valid_mets]
-
-    # -- plots
-    def plot_sched(self, keys=None, figsize=None):
-        """Plot each recorded hyper-parameter against the training batch.
-
-        Parameters
-        ----------
-        keys : sequence of str, optional
-            Hyper-parameters to draw; default ``("lr", "mom")``.
-        figsize : (float, float), optional
-            Default ``(6·cols, 4·rows)`` as fastai: (12, 4) for two panels.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
-        series = {"lr": self.lrs, "mom": self.moms}
-        series.update({k: v for k, v in self.hps.items() if k not in series})
-        keys = ["lr", "mom"] if keys is None else list(keys)
-        for key in keys:
-            if key not in series:
-                raise ValueError(f"keys holds {key!r}; expected some of {sorted(series)}")
-        rows, cols = (len(keys) + 1) // 2, min(2, len(keys))
-        plt = _pyplot()
-        fig, axs = plt.subplots(rows, cols, figsize=figsize or (6 * cols, 4 * rows), squeeze=False)
-        for key, ax in zip(keys, axs.flatten()):
-            ax.plot(np.arange(len(series[key])), series[key])
-            ax.set_ylabel(key)
-        for ax in axs.flatten()[len(keys) :]:
-            ax.set_visible(False)
-        return fig
-
-    def plot_loss(self, skip_start=5, with_valid=True, figsize=None):
-        """Plot the smoothed training loss per batch and the validation loss per epoch.
-
-        Parameters
-        ----------
-        skip_start : int, default 5
-            Leave out the first batches, whose loss dwarfs the rest.
-        with_valid : bool, default True
-            Add ``valid_loss`` at the batch index where each epoch ended.
-        figsize : (float, float), optional
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=figsize)
-        ax.plot(np.arange(skip_start, len(self.losses)), self.losses[skip_start:], label="train")
-        if with_valid and self.valid_metrics and self.values:
-            column = self.metric_names.index("valid_loss") - 1
-            start = int((np.asarray(self.iters) < skip_start).sum())
-            ax.plot(self.iters[start:], [v[column] for v in self.values[start:]], label="valid")
-            ax.legend()
-        return fig
+    def result(self):
+        """``(preds, targets)`` concatenated; empty arrays when nothing ran."""
+        preds = np.concatenate(self.preds) if self.preds else np.empty((0,), np.float32)
+        targets = np.concatenate(self.targets) if self.targets else np.empty((0,), np.int64)
+        return preds, targets
 
 
-class ProgressCallback(Callback):
-    """Prints the epoch table as fastai does in a console, and a progress line per phase.
-
-    Parameters
-    ----------
-    show_bar : bool, optional
-        Draw a progress line (rewritten in place with ``\\r``) while an epoch runs. Default:
-        only when ``file`` is a terminal.
-    show_table : bool, default True
-        Print the header at ``before_fit`` and one row after each epoch.
-    file : file-like, optional
-        Where to write; default ``sys.stdout`` at the time of writing.
-
-    Notes
-    -----
-    The table follows fastprogress' console layout: titles padded to 8 characters and
-    joined by two spaces; each value left-aligned in its title's width plus two; floats
-    with 6 decimals, the time as ``mm:ss``.
-    """
-
-    order = 60
-    _BAR_WIDTH = 30
-
-    def __init__(self, show_bar=None, show_table=True, file=None):
-        self.show_bar = show_bar
-        self.show_table = bool(show_table)
-        self.file = file
-        self._titles = None
-        self._bar_open = False
-
-    @property
-    def _out(self):
-        return sys.stdout if self.file is None else self.file
-
-    def _bar_enabled(self) -> bool:
-        if self.show_bar is not None:
-            return bool(self.show_bar)
-        isatty = getattr(self._out, "isatty", None)
-        return bool(isatty and isatty())
-
-    def _write_row(self, items) -> None:
-        if self._titles is None:
-            self._titles = [t + " " * (8 - len(t)) if len(t) < 8 else t for t in items]
-            text = "  ".join(self._titles)
-        else:
-            text = "".join(
-                t + " " * (2 + len(title) - len(t)) for t, title in zip(items, self._titles)
-            )
-        self._clear_bar()
-        print(text, file=self._out, flush=True)
+class _CallbackHost:
+    """The Learner's callback registry and event dispatch (mixed into ``Learner``)."""
 
     @staticmethod
-    def format_value(value) -> str:
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.6f}"
-        return str(value)
+    def _as_cb_list(cbs) -> list:
+        if cbs is None:
+            return []
+        return list(cbs) if isinstance(cbs, (list, tuple)) else [cbs]
 
-    def before_fit(self):
-        self._titles = None
-        recorder = getattr(self.learn, "recorder", None)
-        if self.show_table and recorder is not None and self.learn.logging:
-            self._write_row(recorder.metric_names)
+    # ------------------------------------------------------------ callbacks
+    def add_cb(self, cb) -> Callback:
+        """Attach ``cb`` (a Callback or Callback class) and expose it as ``learn.<cb.name>``."""
+        if isinstance(cb, type) and issubclass(cb, Callback):
+            cb = cb()
+        if not isinstance(cb, Callback):
+            raise TypeError(f"cbs must be Callback instances or classes, got {_describe(cb)}")
+        current = self.__dict__.get(cb.name)
+        if hasattr(type(self), cb.name) or (
+            current is not None and not isinstance(current, Callback)
+        ):
+            raise ValueError(
+                f"a callback named {cb.name!r} would hide the Learner attribute {cb.name!r}; "
+                "rename the callback class"
+            )
+        if isinstance(current, Callback) and current in self.cbs:
+            self.remove_cb(current)
+        cb.learn = self
+        setattr(self, cb.name, cb)
+        self.cbs.append(cb)
+        return cb
 
-    def _start_phase(self, phase):
-        self._phase = phase
-        self._phase_start = time.perf_counter()
-        self._draw(0)
+    def add_cbs(self, cbs) -> None:
+        """Attach each of ``cbs`` (one callback, a class, or a list)."""
+        for cb in self._as_cb_list(cbs):
+            self.add_cb(cb)
 
-    def before_train(self):
-        self._start_phase("train")
+    def remove_cb(self, cb) -> None:
+        """Detach ``cb`` (an instance, or a class: every callback of that class)."""
+        targets = [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb]
+        for target in targets:
+            if target in self.cbs:
+                self.cbs.remove(target)
+            if self.__dict__.get(target.name) is target:
+                delattr(self, target.name)
+            target.learn = None
 
-    def before_validate(self):
-        self._start_phase("valid")
+    def remove_cbs(self, cbs) -> None:
+        """Detach each of ``cbs`` (instances or classes, one or a list)."""
+        for cb in self._as_cb_list(cbs):
+            self.remove_cb(cb)
 
-    def after_batch(self):
-        self._draw(self.learn.iter + 1)
+    @contextlib.contextmanager
+    def added_cbs(self, cbs):
+        """Attach ``cbs`` for the duration of a ``with`` block."""
+        added = []
+        try:
+            for cb in self._as_cb_list(cbs):
+                added.append(self.add_cb(cb))
+            yield self
+        finally:
+            self.remove_cbs(added)
 
-    def _draw(self, done):
-        if not (self._bar_enabled() and self.learn.logging):
-            return
-        dl = getattr(self.learn, "dl", None)
-        total = len(dl) if dl is not None else 0
-        filled = self._BAR_WIDTH * done // total if total else self._BAR_WIDTH
-        elapsed = time.perf_counter() - self._phase_start
-        remaining = elapsed / done * (total - done) if done else 0.0
-        line = (
-            f"\r{self._phase:<5} [{'#' * filled}{'-' * (self._BAR_WIDTH - filled)}] "
-            f"{done}/{total} {format_time(elapsed)}<{format_time(remaining)}"
-        )
-        self._out.write(line)
-        self._out.flush()
-        self._bar_open = True
+    @contextlib.contextmanager
+    def no_logging(self):
+        """Print no epoch table and no progress line inside the ``with`` block."""
+        previous, self.logging = self.logging, False
+        try:
+            yield self
+        finally:
+            self.logging = previous
 
-    def _clear_bar(self):
-        if self._bar_open:
-            self._out.write("\r" + " " * (self._BAR_WIDTH + 40) + "\r")
-            self._out.flush()
-            self._bar_open = False
+    @contextlib.contextmanager
+    def no_bar(self):
+        """Draw no progress bars inside the ``with`` block (the epoch table still prints)."""
+        previous, self.show_bars = self.show_bars, False
+        try:
+            yield self
+        finally:
+            self.show_bars = previous
 
-    def after_train(self):
-        self._clear_bar()
+    def _sorted_cbs(self) -> list:
+        return sorted(self.cbs, key=lambda cb: cb.order)  # stable: ties keep insertion order
 
-    def after_validate(self):
-        self._clear_bar()
+    def __call__(self, event_name: str) -> None:
+        """Run ``event_name`` on every callback, in ``order``."""
+        for cb in self._sorted_cbs():
+            cb(event_name)
 
-    def after_epoch(self):
-        recorder = getattr(self.learn, "recorder", None)
-        if self.show_table and recorder is not None and self.learn.logging:
-            self._write_row([self.format_value(v) for v in recorder.log])
-
-    def teardown(self):
-        self._clear_bar()
-
-
-class ParamScheduler(Callback):
-    """Sets hyper-parameters from schedules before every training batch (order 60).
-
-    Parameters
-    ----------
-    scheds : dict of str to callable
-        Hyper-parameter name (``"lr"``, ``"mom"``, ``"wd"`` ...) to a function of
-        ``pct_train`` in [0, 1]. ``"mom"`` means the optimizer's momentum-like hyper
-        (``mom`` for Adam, ``momentum`` for SGD).
-
-    Attributes
-    ----------
-    hps : dict of str to list of float
-        The value set at each training batch (also given to ``learn.recorder.hps``).
-    """
-
-    order = 60
-    run_valid = False
-
-    def __init__(self, scheds):
-        if not isinstance(scheds, dict) or not scheds:
-            raise TypeError(f"scheds must be a non-empty dict of name -> callable, got {scheds!r}")
-        for key, fn in scheds.items():
-            if not callable(fn):
-                raise TypeError(f"scheds[{key!r}] must be callable, got {fn!r}")
-        self.scheds = dict(scheds)
-
-    def _hyper_name(self, key):
-        if key == "mom":
-            return getattr(self.learn.opt, "momentum_hyper", "mom")
-        return key
-
-    def before_fit(self):
-        self.hps = {key: [] for key in self.scheds}
-
-    def before_batch(self):
-        pos = self.learn.pct_train
-        for key, fn in self.scheds.items():
-            self.learn.opt.set_hyper(self._hyper_name(key), fn(pos))
-
-    def after_batch(self):
-        group = self.learn.opt.param_groups[-1]
-        for key in self.scheds:
-            self.hps[key].append(float(group[self._hyper_name(key)]))
-
-    def after_fit(self):
-        recorder = getattr(self.learn, "recorder", None)
-        if recorder is not None:
-            recorder.hps = self.hps
+    def _with_events(self, body, event_type: str, cancel_exc) -> None:
+        try:
+            self(f"before_{event_type}")
+            body()
+        except cancel_exc:
+            self(f"after_cancel_{event_type}")
+        self(f"after_{event_type}")

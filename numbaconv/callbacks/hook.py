@@ -4,7 +4,9 @@
 module that has parameters it records, on every training batch, the mean, the
 (unbiased) standard deviation, the fraction of activations ``<= 0.05`` and optionally a
 40-bin histogram on [0, 10] of the module's *output*; :meth:`ActivationStats.plot_layer_stats`
-and :meth:`ActivationStats.color_dim` draw them as chapter 13 shows.
+and :meth:`ActivationStats.color_dim` draw them as chapter 13 shows. :func:`summary` (what
+``Learner.summary()`` returns) hooks every leaf module for one forward pass to list its output
+shape and parameters.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..autograd import Tensor, no_grad
 from .core import Callback, _pyplot
 
-__all__ = ["ActivationStats", "HookCallback", "LayerStats", "leaf_modules_with_params"]
+__all__ = [
+    "ActivationStats",
+    "HookCallback",
+    "LayerStats",
+    "SummaryText",
+    "leaf_modules_with_params",
+    "summary",
+]
 
 #: Per-batch series of one layer, each a float64 array of shape (n_batches,).
 LayerStats = namedtuple("LayerStats", ["mean", "std", "near_zero"])
@@ -267,3 +277,93 @@ class ActivationStats(HookCallback):
         ax.imshow(image, origin="lower")
         ax.axis("off")
         return ax.figure
+
+
+class SummaryText(str):
+    """A str whose repr is itself, so ``learn.summary()`` displays as text in a REPL."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _shape_text(shape, bs) -> str:
+    # fastai's _print_shapes: the batch axis shows the real batch size.
+    return " x ".join([str(bs)] + [str(d) for d in shape[1:]])
+
+
+def _sample_batch(learn):
+    train = learn.dls.train
+    one_batch = getattr(train, "one_batch", None)
+    if callable(one_batch):  # does not consume the loader's shuffling state
+        return one_batch()
+    for batch in train:
+        return batch
+    raise ValueError("dls.train yields no batch; summary() needs one")
+
+
+def summary(learn) -> SummaryText:
+    """``learn.summary()``: the layer table as fastai prints it (chapter 13 §2.3), then the
+    optimizer, the loss function and the callbacks.
+
+    One training batch's first item goes through the model in eval mode (no statistics
+    or gradients change); shapes are shown with the batch's size.
+
+    Returns
+    -------
+    SummaryText
+        A str (displayed as text in a REPL; ``print`` it in a script).
+    """
+    x = _sample_batch(learn)[0]
+    x = np.asarray(x.data if isinstance(x, Tensor) else x)
+    bs = x.shape[0]
+    leaves = [m for m in learn.model.modules() if next(m.children(), None) is None]
+    rows = []
+
+    def make_hook(module):
+        def hook(mod, inputs, output):
+            params = list(mod.parameters())
+            n_params = int(sum(p.data.size for p in params))
+            trainable = any(p.requires_grad for p in params)
+            rows.append((type(mod).__name__, tuple(output.shape), n_params, trainable))
+
+        return hook
+
+    handles = [m.register_forward_hook(make_hook(m)) for m in leaves]
+    was_training = learn.model.training
+    try:
+        learn.model.eval()
+        with no_grad():
+            learn.model(Tensor(x[:1]))
+    finally:
+        learn.model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    width = 64
+    input_shape = [_shape_text(x.shape, bs)]
+    lines = [
+        f"{type(learn.model).__name__} (Input shape: {input_shape})",
+        "=" * width,
+        f"{'Layer (type)':<20} {'Output Shape':<20} {'Param #':<10} {'Trainable':<10}",
+        "=" * width,
+    ]
+    total = trainable_total = 0
+    for type_name, shape, n_params, trainable in rows:
+        total += n_params
+        trainable_total += n_params if trainable else 0
+        lines.append(
+            f"{type_name:<20} {_shape_text(shape, bs)[:19]:<20} {n_params:<10,} {trainable!s:<10}"
+        )
+        lines.append("_" * width)
+    lines += [
+        "",
+        f"Total params: {total:,}",
+        f"Total trainable params: {trainable_total:,}",
+        f"Total non-trainable params: {total - trainable_total:,}",
+        "",
+        f"Optimizer used: {learn.opt_func}",
+        f"Loss function: {learn.loss_func}",
+        "",
+        "Callbacks:",
+    ]
+    lines += [f"  - {cb}" for cb in learn._sorted_cbs()]
+    return SummaryText("\n".join(lines))

@@ -1,8 +1,4 @@
-"""Guard rails for training: the non-finite-loss error and checkpointing.
-
-The Learner itself checks every training loss (before ``backward``) and every gradient
-(before the optimizer step) and raises :class:`NonFiniteLossError`, so a NaN or Inf
-never reaches the weights. :class:`SaveModelCallback` saves the model (atomically, as
+"""Checkpointing: :class:`SaveModelCallback` saves the model (atomically, as
 ``.npz`` through :mod:`numbaconv.serialization`) after every epoch and whenever the
 monitored value improves; ``Learner.load`` and ``fit(..., start_epoch=k)`` resume from it.
 """
@@ -15,33 +11,7 @@ import numpy as np
 
 from .core import Callback
 
-__all__ = ["NonFiniteLossError", "SaveModelCallback"]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A training loss (or a gradient) was NaN or Inf; training stopped before using it.
-
-    The model keeps the weights it had before the offending batch: the check runs before
-    ``backward`` (loss) and before the optimizer step (gradients).
-
-    Attributes
-    ----------
-    epoch : int
-        0-based epoch, as in the epoch table.
-    batch : int
-        0-based index of the training batch within the epoch.
-    value : float
-        The loss value (NaN, inf or -inf).
-    what : str
-        ``"loss"`` or ``"gradient of <parameter name>"``.
-    """
-
-    def __init__(self, epoch: int, batch: int, value: float, what: str = "loss"):
-        self.epoch, self.batch, self.value, self.what = epoch, batch, value, what
-        super().__init__(
-            f"non-finite training {what} ({value}) at epoch {epoch}, batch {batch} (both "
-            "0-based); training stopped and the model keeps the weights from before this batch"
-        )
+__all__ = ["SaveModelCallback"]
 
 
 def _comparison(monitor: str, comp):

@@ -17,6 +17,9 @@ predict
     Label and probability of a saved model for image files.
 summary
     ``Learner.summary()`` (chapter 13 §2.3) of a model on one batch of data.
+lr-find
+    ``Learner.lr_find()`` on the data and model ``train`` would use: prints fastai's suggested
+    learning rates (``--plot`` saves the curve).
 
 Each subcommand's ``_add_<name>_parser`` function registers its options and sets ``handler``;
 :func:`main` only dispatches, and turns the errors a user can cause (bad data, a missing file,
@@ -39,7 +42,10 @@ Modules
 ``edges``
     The ``edges`` subcommand and its text and PNG renderings.
 ``train``
-    The ``train`` subcommand, optimizer choice and the training figures (:func:`save_plots`).
+    The ``train`` subcommand, optimizer choice, the training figures (:func:`save_plots`) and
+    the data, model and Learner set-up it shares with ``lr-find``.
+``lr_find``
+    The ``lr-find`` subcommand.
 ``examine``
     The ``evaluate``, ``predict`` and ``summary`` subcommands.
 ``model_file``
@@ -73,6 +79,7 @@ from .edges import (
     save_edges_png,
 )
 from .examine import _add_evaluate_parser, _add_predict_parser, _add_summary_parser
+from .lr_find import _add_lr_find_parser
 from .model_file import MODEL_FORMAT, SavedModel, load_model, save_model
 from .train import DEFAULT_RECIPE, _add_train_parser, save_plots
 
@@ -121,12 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(subparsers)
     _add_predict_parser(subparsers)
     _add_summary_parser(subparsers)
+    _add_lr_find_parser(subparsers)
     return parser
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user's arguments or data cause, reported in one line; anything else is a bug."""
-    from ..callbacks.tracker import NonFiniteLossError
+    from ..callbacks import NonFiniteLossError
     from ..data import IDXFormatError, ImageFolderError
 
     # OSError covers missing files and folders, permissions and Pillow's ImageReadError.
@@ -134,6 +142,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _one_line(exc: BaseException) -> str:
+    # A callback's error chains the original (same type) under "Exception occured in ...":
+    # the user needs the original's words.
+    while type(exc.__cause__) is type(exc):
+        exc = exc.__cause__
     text = " ".join(str(exc).split()) or type(exc).__name__
     if type(exc).__name__ == "NonFiniteLossError":
         text += "; try a lower --lr"

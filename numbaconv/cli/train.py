@@ -5,7 +5,9 @@ save the model (:func:`~numbaconv.cli.model_file.save_model`) and chapter 13's t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import warnings
 
 from .common import (
     DEFAULT_SEED,
@@ -114,6 +116,50 @@ def _count_params(model) -> int:
     return int(sum(p.data.size for p in model.parameters()))
 
 
+def _add_setup_arguments(group) -> None:
+    """--bs, --opt, --normalize, --seed and --device: what ``train`` and ``lr-find`` share."""
+    recipe = DEFAULT_RECIPE
+    group.add_argument(
+        "--bs",
+        type=_positive_int,
+        default=recipe["bs"],
+        help=f"batch size (default: {recipe['bs']})",
+    )
+    group.add_argument(
+        "--opt",
+        choices=("adam", "sgd"),
+        default=recipe["opt"],
+        help="fastai's Adam (eps 1e-5, decoupled wd 0.01), or SGD with momentum 0.9 "
+        "(default: adam)",
+    )
+    group.add_argument(
+        "--normalize",
+        action="store_true",
+        help="normalise batches with the mean and std of one training batch, as fastai's "
+        "Normalize() (off by default, as chapter 13's 3-vs-7 model)",
+    )
+    group.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=DEFAULT_SEED,
+        help=f"seeds weight initialisation and shuffling (default: {DEFAULT_SEED})",
+    )
+    group.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where to train (default: cpu); cuda needs an NVIDIA GPU and numbaconv[cuda]",
+    )
+
+
+def _add_no_bar_argument(group) -> None:
+    group.add_argument(
+        "--no-bar",
+        action="store_true",
+        help="draw no progress bars (for logs); the epoch table still prints",
+    )
+
+
 def _add_train_parser(subparsers) -> None:
     recipe = DEFAULT_RECIPE
     parser = subparsers.add_parser(
@@ -142,20 +188,8 @@ def _add_train_parser(subparsers) -> None:
         "--lr",
         type=_positive_float,
         default=recipe["lr"],
-        help=f"learning rate; the peak of the one-cycle schedule (default: {recipe['lr']})",
-    )
-    group.add_argument(
-        "--bs",
-        type=_positive_int,
-        default=recipe["bs"],
-        help=f"batch size (default: {recipe['bs']})",
-    )
-    group.add_argument(
-        "--opt",
-        choices=("adam", "sgd"),
-        default=recipe["opt"],
-        help="fastai's Adam (eps 1e-5, decoupled wd 0.01), or SGD with momentum 0.9 "
-        "(default: adam)",
+        help=f"learning rate; the peak of the one-cycle schedule (default: {recipe['lr']}; "
+        "numbaconv lr-find suggests one)",
     )
     group.add_argument(
         "--schedule",
@@ -164,24 +198,7 @@ def _add_train_parser(subparsers) -> None:
         help="fit_one_cycle (cosine warm-up to --lr and annealing, momentum 0.95-0.85-0.95) or "
         "fit at a constant --lr (default: one_cycle)",
     )
-    group.add_argument(
-        "--normalize",
-        action="store_true",
-        help="normalise batches with the mean and std of one training batch, as fastai's "
-        "Normalize() (off by default, as chapter 13's 3-vs-7 model)",
-    )
-    group.add_argument(
-        "--seed",
-        type=_nonnegative_int,
-        default=DEFAULT_SEED,
-        help=f"seeds weight initialisation and shuffling (default: {DEFAULT_SEED})",
-    )
-    group.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="where to train (default: cpu); cuda needs an NVIDIA GPU and numbaconv[cuda]",
-    )
+    _add_setup_arguments(group)
     output = parser.add_argument_group("output")
     output.add_argument(
         "--save",
@@ -195,58 +212,81 @@ def _add_train_parser(subparsers) -> None:
         "layer_stats_first.png, layer_stats_penultimate.png and color_dim.png in DIR "
         "(needs matplotlib)",
     )
+    _add_no_bar_argument(output)
     parser.set_defaults(handler=_run_train, parser=parser)
+
+
+class TrainingSetup:
+    """What ``train`` and ``lr-find`` build from their arguments: data, model and Learner.
+
+    Attributes
+    ----------
+    source : DataSource
+    name : str
+        The model's builder name.
+    bn, bn_first : bool
+    vocab : tuple of str
+    dls : numbaconv.data.DataLoaders
+    learn : numbaconv.Learner
+    """
+
+    def __init__(self, args, cbs=None):
+        from ..data import Normalize
+        from ..learner import Learner
+        from ..metrics import accuracy
+        from ..random import manual_seed
+
+        self.source = DataSource.from_args(args, args.parser)
+        self.bn, self.bn_first = _model_flags(args)
+        _require_device(args.device)
+        manual_seed(args.seed)
+        arrays = self.source.load()
+        self.vocab = arrays[4]
+        self.name = _choose_model(args.model, self.vocab)
+        normalize = Normalize() if args.normalize else None
+        self.dls = _dataloaders(arrays, args.bs, normalize, args.device, self.source.describe())
+        model = build_model(self.name, self.bn, self.bn_first)
+        if args.device == "cuda":
+            model.to("cuda")
+        self.learn = Learner(
+            self.dls, model, opt_func=_optimizer(args.opt), metrics=accuracy, cbs=cbs
+        )
+
+    def describe(self) -> str:
+        """The first line both commands print: model, parameters, data and classes."""
+        bn_text = f", batch norm {'bn-relu' if self.bn_first else 'relu-bn'}" if self.bn else ""
+        return (
+            f"{self.name}{bn_text} ({_count_params(self.learn.model):,} parameters) on "
+            f"{self.source.describe()}: {self.dls.train.n} training / {self.dls.valid.n} "
+            f"validation images, classes {', '.join(self.vocab)}"
+        )
 
 
 def _run_train(args: argparse.Namespace) -> int:
     import time
 
     from ..callbacks import ActivationStats
-    from ..data import Normalize
-    from ..learner import Learner
-    from ..metrics import accuracy
-    from ..random import manual_seed
 
-    source = DataSource.from_args(args, args.parser)
-    bn, bn_first = _model_flags(args)
-    _require_device(args.device)
     _prepare_output_paths(args)
-    manual_seed(args.seed)
-    arrays = source.load()
-    vocab = arrays[4]
-    name = _choose_model(args.model, vocab)
-    dls = _dataloaders(
-        arrays,
-        args.bs,
-        Normalize() if args.normalize else None,
-        args.device,
-        source.describe(),
-    )
-    model = build_model(name, bn, bn_first)
-    if args.device == "cuda":
-        model.to("cuda")
     cbs = [ActivationStats(with_hist=True)] if args.plots is not None else None
-    learn = Learner(dls, model, opt_func=_optimizer(args.opt), metrics=accuracy, cbs=cbs)
-
-    fit = "fit_one_cycle" if args.schedule == "one_cycle" else "fit"
-    bn_text = f", batch norm {args.bn_order or 'bn-relu'}" if bn else ""
-    normalize = dls.train.normalize
-    print(
-        f"numbaconv train: {name}{bn_text} ({_count_params(model):,} parameters) on "
-        f"{source.describe()}: {dls.train.n} training / {dls.valid.n} validation images, "
-        f"classes {', '.join(vocab)}"
-    )
-    print(
-        f"recipe: {fit}({args.epochs}, {args.lr}), {args.opt}, bs {args.bs}, seed {args.seed}, "
-        f"device {args.device}, "
-        + (f"normalize {normalize!r}" if normalize is not None else "pixels / 255, no normalize")
-    )
-    print(_FIRST_RUN_NOTE, flush=True)
-    start = time.perf_counter()
-    if args.schedule == "one_cycle":
-        learn.fit_one_cycle(args.epochs, args.lr)
-    else:
-        learn.fit(args.epochs, args.lr)
+    with _collapse_line_only():
+        setup = TrainingSetup(args, cbs)
+        learn, dls = setup.learn, setup.dls
+        fit = "fit_one_cycle" if args.schedule == "one_cycle" else "fit"
+        normalize = dls.train.normalize
+        scaling = "pixels / 255, no normalize" if normalize is None else f"normalize {normalize!r}"
+        print(f"numbaconv train: {setup.describe()}")
+        print(
+            f"recipe: {fit}({args.epochs}, {args.lr}), {args.opt}, bs {args.bs}, seed "
+            f"{args.seed}, device {args.device}, {scaling}"
+        )
+        print(_FIRST_RUN_NOTE, flush=True)
+        start = time.perf_counter()
+        with _bars(learn, args.no_bar):
+            if args.schedule == "one_cycle":
+                learn.fit_one_cycle(args.epochs, args.lr)
+            else:
+                learn.fit(args.epochs, args.lr)
     elapsed = time.perf_counter() - start
     _, valid_loss, acc = learn.recorder.values[-1]
     correct = round(acc * dls.valid.n)
@@ -255,9 +295,26 @@ def _run_train(args: argparse.Namespace) -> int:
         f"{valid_loss:.6f}; {args.epochs} epoch(s) in {elapsed:.1f} s"
     )
     if args.save is not None:
-        save_model(args.save, learn.model, name, bn, bn_first, vocab, normalize, source)
+        save_model(
+            args.save, learn.model, setup.name, setup.bn, setup.bn_first, setup.vocab, normalize,
+            setup.source,
+        )  # fmt: skip
         print(f"saved model to {args.save}")
     if args.plots is not None:
-        for path in save_plots(learn, args.plots, bn):
+        for path in save_plots(learn, args.plots, setup.bn):
             print(f"saved plot {path}")
     return 0
+
+
+def _bars(learn, no_bar: bool):
+    return learn.no_bar() if no_bar else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _collapse_line_only():
+    """The collapse line under the table says it all; a second copy on stderr is noise."""
+    from ..callbacks import CollapseWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=CollapseWarning)
+        yield
