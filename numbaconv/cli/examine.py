@@ -8,6 +8,7 @@ import argparse
 import numpy as np
 
 from .common import (
+    CHANNEL_CHOICES,
     DEFAULT_SEED,
     CommandError,
     _add_data_arguments,
@@ -60,7 +61,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     _require_device(args.device)
     saved = load_model(args.model_path)
     source = source or saved.source
-    _apply_saved_geometry(source, saved, args.model_path)
+    _apply_saved_geometry(source, args, saved)
     xt, yt, xv, yv, vocab = source.load()
     if vocab != saved.vocab:
         raise CommandError(
@@ -91,12 +92,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_saved_geometry(source, saved, model_path) -> None:
+def _apply_saved_geometry(source, args, saved) -> None:
     """Prepare the data at the model's size and channels; --size/--channels may only agree."""
-    if source.size not in (None, saved.size) or source.channels not in (None, saved.channels):
+    size = None if args.size is None else (args.size, args.size)
+    channels = CHANNEL_CHOICES[args.channels or "auto"]
+    if size not in (None, saved.size) or channels not in (None, saved.channels):
         raise CommandError(
-            f"--size/--channels: the model in {model_path!r} takes {saved.channels} channel(s) "
-            f"of {saved.size[1]}x{saved.size[0]} pixels"
+            f"--size/--channels: the model in {args.model_path!r} takes {saved.channels} "
+            f"channel(s) of {saved.size[1]}x{saved.size[0]} pixels"
         )
     source.size, source.channels = saved.size, saved.channels
 

@@ -131,6 +131,7 @@ def _progress_bar(total: int, name: str):
         return None
     bar = progress_bar(range(total))
     bar.comment = name
+    bar.update(0)  # starts the clock; later updates need it
     return bar
 
 
