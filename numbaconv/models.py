@@ -15,6 +15,13 @@ builder                      chapter                                   parameter
 ``simple_cnn()``             §1.12: 10 classes, 1→8[k5]→16→32→64→10    30,282
 ``simple_cnn(bn=True)``      §1.16: with BatchNorm2d after each conv   30,542
 ===========================  ========================================  ==========
+
+``simple_cnn_3v7`` and ``simple_cnn`` also take ``in_channels`` (3 for RGB) and ``size``, the
+input's height and width (any size >= 8): the stride-2 blocks halve the grid until it is at most
+2×2 (four blocks at 28, five at 48, seven at 224; blocks past the chapter's four keep the last
+width), the last convolution brings it to 1×1, and for any size other than the chapter's 28 an
+``AdaptiveAvgPool2d(1)`` sits before ``Flatten`` so that the model also accepts other sizes. At
+``in_channels=1, size=28`` the models are exactly the chapter's.
 """
 
 from __future__ import annotations
@@ -23,9 +30,14 @@ import numpy as np
 
 from ._validate import boolean as _flag
 from ._validate import integer
-from .nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
+from .nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 
-__all__ = ["broken_cnn", "conv", "simple_cnn", "simple_cnn_3v7", "simple_net"]
+__all__ = ["broken_cnn", "conv", "simple_cnn", "simple_cnn_3v7", "simple_net", "stride2_depth"]
+
+#: The input size of the chapter's models (MNIST's 28×28).
+CHAPTER_SIZE = (28, 28)
+#: The smallest input side the stride-2 stacks take.
+MIN_SIZE = 8
 
 
 def _generator(rng=None, seed=None):
@@ -86,7 +98,55 @@ def conv(ni, nf, ks=3, act=True, bn=False, bn_first=True, rng=None, seed=None, d
     return Sequential(layer, norm, ReLU()) if bn_first else Sequential(layer, ReLU(), norm)
 
 
-def simple_cnn_3v7(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32) -> Sequential:
+def _size_pair(size) -> tuple[int, int]:
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
+        pair = tuple(integer("size", side, minimum=MIN_SIZE) for side in size)
+    else:
+        side = integer("size", size, minimum=MIN_SIZE)
+        pair = (side, side)
+    return pair
+
+
+def stride2_depth(size) -> int:
+    """How many stride-2 blocks bring an input of ``size`` to at most 2×2 (4 at 28, 5 at 48).
+
+    Each block maps a side ``n`` to ``ceil(n / 2)`` (kernel 3 with padding 1, or 5 with 2).
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Input height and width, each >= 8.
+    """
+    height, width = _size_pair(size)
+    depth = 0
+    while height > 2 or width > 2:
+        height, width, depth = (height + 1) // 2, (width + 1) // 2, depth + 1
+    return depth
+
+
+def _stack(widths, n_out, first_ks, in_channels, size, kw) -> Sequential:
+    """Hidden stride-2 blocks (chapter widths, then the last repeated), a last conv, the head."""
+    size = _size_pair(size)
+    in_channels = integer("in_channels", in_channels, minimum=1)
+    depth = stride2_depth(size)
+    widths = list(widths[:depth]) + [widths[-1]] * max(0, depth - len(widths))
+    layers, ni = [], in_channels
+    for i, nf in enumerate(widths):
+        layers.append(conv(ni, nf, ks=first_ks if i == 0 else 3, **kw))
+        ni = nf
+    layers.append(conv(ni, n_out, act=False, **kw))
+    # The last conv leaves 1×1; the pool makes the model take other sizes too (it then averages).
+    if size != CHAPTER_SIZE:
+        layers.append(AdaptiveAvgPool2d(1))
+    layers.append(Flatten())
+    return Sequential(*layers)
+
+
+def simple_cnn_3v7(
+    bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32, in_channels=1, size=28
+) -> Sequential:
     """The 3-vs-7 CNN of §1.6: 28×28 → 14 → 7 → 4 → 2 → 1, two outputs.
 
     ``Sequential(conv(1,4), conv(4,8), conv(8,16), conv(16,32), conv(32,2,act=False),
@@ -103,20 +163,19 @@ def simple_cnn_3v7(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float3
     rng, seed, dtype
         See :func:`conv`. Batch norm draws no random numbers, so with the same seed the
         convolutions start from the same weights with or without it.
+    in_channels : int, default 1
+        Input channels (3 for RGB images).
+    size : int or (int, int), default 28
+        Input height and width, each >= 8; see the module docstring for other sizes than 28.
+        Input (N, in_channels, H, W), output (N, 2).
     """
-    rng = _generator(rng, seed)
-    kw = {"bn": bn, "bn_first": bn_first, "rng": rng, "dtype": dtype}
-    return Sequential(
-        conv(1, 4, **kw),
-        conv(4, 8, **kw),
-        conv(8, 16, **kw),
-        conv(16, 32, **kw),
-        conv(32, 2, act=False, **kw),
-        Flatten(),
-    )
+    kw = {"bn": bn, "bn_first": bn_first, "rng": _generator(rng, seed), "dtype": dtype}
+    return _stack((4, 8, 16, 32), 2, 3, in_channels, size, kw)
 
 
-def simple_cnn(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32) -> Sequential:
+def simple_cnn(
+    bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32, in_channels=1, size=28
+) -> Sequential:
     """The 10-class MNIST CNN of §1.12 (and its batch-norm version, §1.16).
 
     ``Sequential(conv(1,8,ks=5), conv(8,16), conv(16,32), conv(32,64),
@@ -131,17 +190,14 @@ def simple_cnn(bn=False, bn_first=True, rng=None, seed=None, dtype=np.float32) -
         Conv → BN → ReLU (the book's current code); False: Conv → ReLU → BN.
     rng, seed, dtype
         See :func:`conv`.
+    in_channels : int, default 1
+        Input channels (3 for RGB images).
+    size : int or (int, int), default 28
+        Input height and width, each >= 8; see the module docstring for other sizes than 28.
+        Input (N, in_channels, H, W), output (N, 10).
     """
-    rng = _generator(rng, seed)
-    kw = {"bn": bn, "bn_first": bn_first, "rng": rng, "dtype": dtype}
-    return Sequential(
-        conv(1, 8, ks=5, **kw),
-        conv(8, 16, **kw),
-        conv(16, 32, **kw),
-        conv(32, 64, **kw),
-        conv(64, 10, act=False, **kw),
-        Flatten(),
-    )
+    kw = {"bn": bn, "bn_first": bn_first, "rng": _generator(rng, seed), "dtype": dtype}
+    return _stack((8, 16, 32, 64), 10, 5, in_channels, size, kw)
 
 
 def broken_cnn(rng=None, seed=None, dtype=np.float32) -> Sequential:

@@ -14,7 +14,9 @@ from numbaconv.data.folders import (
     get_image_files,
     image_folder_dataset,
     read_image,
+    resize_image,
 )
+from tests.scripts_import import load_script
 
 # chapter13.md §2.6: im3_t[:10, :20] of MNIST_SAMPLE train/3/12.png (rows 0-4 are all 0).
 GOLDEN_ROWS_5_TO_9 = [
@@ -286,3 +288,85 @@ def test_root_that_is_a_file(tmp_path):
         image_folder_dataset(file)
     with pytest.raises(NotADirectoryError, match=r"f\.png"):
         get_image_files(file)
+
+
+def test_resize_crops_the_centre_to_the_aspect_ratio():
+    # 6 wide x 4 high to 4x4: scale min(6/4, 4/4) = 1, so the centre 4x4 (columns 1-4) is cut
+    # out and needs no resampling; hand-computed, no Pillow reference.
+    pixels = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10
+    out = np.asarray(resize_image(Image.fromarray(pixels), 4))
+    np.testing.assert_array_equal(out, pixels[:, 1:5])
+    # A wide RGB image whose outer thirds are red and blue keeps only its green middle.
+    rgb = np.zeros((10, 30, 3), dtype=np.uint8)
+    rgb[:, :10, 0], rgb[:, 10:20, 1], rgb[:, 20:, 2] = 255, 200, 255
+    square = np.asarray(resize_image(Image.fromarray(rgb), (5, 5)))
+    assert square.shape == (5, 5, 3)
+    np.testing.assert_array_equal(square[..., 1], 200)
+    assert square[..., [0, 2]].max() == 0
+    assert resize_image(Image.fromarray(pixels), (4, 6)).size == (6, 4)
+
+
+def test_read_image_resizes(tmp_path):
+    path = save(tmp_path / "a.png", np.full((12, 12), 77))
+    out = read_image(path, mode="RGB", size=(8, 6))
+    assert out.shape == (3, 8, 6) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, 77)
+
+
+def mixed_tree(root, sizes, colour_file=None):
+    for i, (h, w) in enumerate(sizes):
+        for split in ("train", "valid"):
+            save(root / split / ("a b" if i % 2 else "c-1") / f"{i}.png", np.full((h, w), 9 * i))
+    if colour_file is not None:
+        save(root / "valid" / "c-1" / colour_file, np.full((20, 20, 3), 5), mode="RGB")
+    return root
+
+
+def test_auto_size_keeps_an_agreed_size_and_falls_back_to_28(tmp_path):
+    agreed = image_folder_dataset(mixed_tree(tmp_path / "a", [(20, 20)] * 4), size="auto")
+    assert agreed.train.images.shape == (4, 1, 20, 20)
+    assert agreed.vocab == ("a b", "c-1")  # any folder names, sorted
+    mixed = image_folder_dataset(mixed_tree(tmp_path / "b", [(20, 20), (30, 16)]), size="auto")
+    assert mixed.train.images.shape == (2, 1, 28, 28)
+    assert mixed.valid.images.shape == (2, 1, 28, 28)
+    fixed = image_folder_dataset(tmp_path / "b", size=(12, 10))
+    assert fixed.train.images.shape == (2, 1, 12, 10)
+    # Files sort as "a b/1.png", "c-1/0.png"; constant images stay constant.
+    np.testing.assert_array_equal(fixed.train.images[0], 9)
+    np.testing.assert_array_equal(fixed.train.images[1], 0)
+
+
+def test_auto_mode_is_rgb_when_any_image_is_colour(tmp_path):
+    grey = image_folder_dataset(mixed_tree(tmp_path / "g", [(20, 20)] * 2), mode="auto")
+    assert grey.train.images.shape[1] == 1
+    colour = mixed_tree(tmp_path / "c", [(20, 20)] * 2, colour_file="rgb.png")
+    data = image_folder_dataset(colour, mode="auto")
+    assert data.train.images.shape[1:] == data.valid.images.shape[1:] == (3, 20, 20)
+    # Grey images become three equal channels; the colour one keeps its pixels.
+    np.testing.assert_array_equal(data.train.images[0], 9)
+    rgb = data.valid.files.index(colour / "valid" / "c-1" / "rgb.png")
+    np.testing.assert_array_equal(data.valid.images[rgb], 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"size": 0}, "size"), ({"size": (3,)}, "size"), ({"mode": "P"}, "mode")]
+)
+def test_bad_size_and_mode(gray_tree, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        image_folder_dataset(gray_tree, **kwargs)
+
+
+def test_generated_clothing_folder_loads_as_rgb(tmp_path):
+    # scripts/make_clothing_folder.py: the 48x48 RGB folder the RGB walkthrough trains on.
+    script = load_script("make_clothing_folder")
+    script.make_folder(tmp_path / "a", n_train=20, n_valid=10, size=16, seed=1)
+    script.make_folder(tmp_path / "b", n_train=20, n_valid=10, size=16, seed=1)
+    data = image_folder_dataset(tmp_path / "a", mode="auto", size="auto")
+    assert data.vocab == tuple(sorted(script.CLASSES))
+    assert data.train.images.shape == (20, 3, 16, 16)
+    assert data.valid.images.shape == (10, 3, 16, 16)
+    assert np.bincount(data.train.labels).tolist() == [2] * 10
+    # Colour, not grey in three channels; and the same seed writes the same pixels.
+    assert np.any(data.train.images[:, 0] != data.train.images[:, 1])
+    again = image_folder_dataset(tmp_path / "b")
+    np.testing.assert_array_equal(again.train.images, data.train.images)

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from numbaconv.autograd import Tensor, no_grad
-from numbaconv.models import broken_cnn, conv, simple_cnn, simple_cnn_3v7, simple_net
-from numbaconv.nn import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
+from numbaconv.models import (
+    broken_cnn,
+    conv,
+    simple_cnn,
+    simple_cnn_3v7,
+    simple_net,
+    stride2_depth,
+)
+from numbaconv.nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential
 from numbaconv.random import manual_seed
 
 
@@ -188,8 +195,75 @@ def test_flatten_last():
         (lambda: simple_cnn(bn="yes"), TypeError, "bn"),
         (lambda: simple_cnn_3v7(bn="yes"), TypeError, "bn"),
         (lambda: simple_cnn_3v7(bn=True, bn_first=None), TypeError, "bn_first"),
+        (lambda: simple_cnn(size=7), ValueError, "size"),
+        (lambda: simple_cnn(size=(28, 28, 3)), ValueError, "size"),
+        (lambda: simple_cnn_3v7(in_channels=0), ValueError, "in_channels"),
+        (lambda: stride2_depth(5), ValueError, "size"),
     ],
 )
 def test_bad_arguments(call, exc, words):
     with pytest.raises(exc, match=words):
         call()
+
+
+def conv_params(ni, nf, ks=3) -> int:
+    return ni * nf * ks * ks + nf
+
+
+@pytest.mark.parametrize(
+    ("size", "depth"), [(8, 2), (9, 3), (16, 3), (28, 4), (32, 4), (48, 5), ((48, 20), 5), (224, 7)]
+)
+def test_stride2_depth_halves_until_two_by_two(size, depth):
+    # Each block maps n to ceil(n / 2): 48 -> 24 -> 12 -> 6 -> 3 -> 2 is five blocks.
+    assert stride2_depth(size) == depth
+
+
+def test_chapter_models_are_unchanged_at_28_grayscale():
+    for kwargs in ({}, {"in_channels": 1, "size": 28}, {"size": (28, 28)}):
+        assert n_params(simple_cnn_3v7(seed=0, **kwargs)) == 6_722
+        assert n_params(simple_cnn(seed=0, **kwargs)) == 30_282
+        assert_same_state(
+            simple_cnn_3v7(seed=0, **kwargs), chapter_3v7(rng=np.random.default_rng(0))
+        )
+        assert layer_types(simple_cnn(seed=0, **kwargs))[-2:] == ["Conv2d", "Flatten"]
+
+
+def test_rgb_48_models_extend_the_stack_and_pool():
+    # Five stride-2 blocks at 48 (the fifth repeats the last width), the 10-way conv, then the
+    # adaptive pool: counted by hand from the layer shapes.
+    expected = (
+        conv_params(3, 8, 5)
+        + conv_params(8, 16)
+        + conv_params(16, 32)
+        + conv_params(32, 64)
+        + conv_params(64, 64)
+        + conv_params(64, 10)
+    )
+    model = simple_cnn(in_channels=3, size=48, seed=0)
+    assert n_params(model) == expected == 67_610
+    assert isinstance(model[-2], AdaptiveAvgPool2d) and isinstance(model[-1], Flatten)
+    small = simple_cnn_3v7(in_channels=3, size=48, seed=0)
+    assert n_params(small) == (
+        conv_params(3, 4)
+        + conv_params(4, 8)
+        + conv_params(8, 16)
+        + conv_params(16, 32)
+        + conv_params(32, 32)
+        + conv_params(32, 2)
+    )
+    assert n_params(simple_cnn(bn=True, in_channels=3, size=48, seed=0)) == expected + 2 * (
+        8 + 16 + 32 + 64 + 64 + 10
+    )
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "size", "shape"),
+    [(3, 48, (48, 48)), (1, 9, (9, 9)), (3, (48, 20), (48, 20)), (1, 8, (8, 8)), (3, 32, (64, 64))],
+)
+def test_any_size_gives_one_row_of_logits(in_channels, size, shape):
+    # The last shape feeds a model built for 32 with 64x64 images: the pool averages 2x2 -> 1.
+    x = Tensor(np.random.default_rng(0).random((2, in_channels, *shape), dtype=np.float32))
+    with no_grad():
+        assert simple_cnn(in_channels=in_channels, size=size, seed=0)(x).shape == (2, 10)
+        model = simple_cnn_3v7(bn=True, in_channels=in_channels, size=size, seed=0).eval()
+        assert model(x).shape == (2, 2)

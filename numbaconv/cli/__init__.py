@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except _user_errors() as exc:
         print(f"numbaconv {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_status", 1)
     except KeyboardInterrupt:
         print(f"numbaconv {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -18,12 +18,36 @@ BUNDLED_DATASETS = {
     "mnist_sample": "the bundled MNIST sample, 3 vs 7",
     "mnist": "the bundled MNIST sample, digits 0-9",
 }
+#: fastai's archives that ``--dataset`` downloads (once, into the data root) ->
+#: (key of :data:`numbaconv.data.SOURCES`, training split, validation split, description).
+DOWNLOADED_DATASETS = {
+    "mnist-full": ("MNIST", "training", "testing", "fastai's full MNIST (60,000 / 10,000)"),
+    "mnist-sample-full": (
+        "MNIST_SAMPLE",
+        "train",
+        "valid",
+        "fastai's MNIST_SAMPLE, 3 vs 7 (12,396 / 2,038)",
+    ),
+}
 #: What the chapter's models take: one grey channel of 28x28 pixels, as MNIST.
 IMAGE_SHAPE = (1, 28, 28)
+#: ``--channels`` choice -> channels (None: 3 when any image is colour, else 1).
+CHANNEL_CHOICES = {"auto": None, "1": 1, "3": 3}
+#: The smallest ``--size`` the stride-2 models take.
+MIN_SIZE = 8
 
 
 class CommandError(Exception):
     """A problem with the user's arguments, files or data, reported as one line (exit 1)."""
+
+    #: The command's exit status.
+    exit_status = 1
+
+
+class DownloadFailed(CommandError):
+    """A data set that could not be downloaded: one line, exit status 2 (as usage errors)."""
+
+    exit_status = 2
 
 
 def _int_at_least(minimum: int, expected: str):
@@ -63,15 +87,30 @@ def _add_data_arguments(parser, default_dataset: str | None, default_help: str) 
         metavar="DIR",
         help=(
             "an image folder in fastai's layout (TRAIN/<class>/<image>, VALID/<class>/<image>; "
-            "28x28 images, converted to grayscale) or a folder with MNIST's four IDX files "
-            "(train-images-idx3-ubyte, ..., raw or .gz)"
+            "RGB or grayscale images of any size, see --size and --channels) or a folder with "
+            "MNIST's four IDX files (train-images-idx3-ubyte, ..., raw or .gz)"
         ),
     )
     source.add_argument(
         "--dataset",
-        choices=list(BUNDLED_DATASETS),
+        choices=[*BUNDLED_DATASETS, *DOWNLOADED_DATASETS],
         default=default_dataset,
-        help=f"a bundled sample: 3 vs 7 (800/200 images) or 10 digits (4000/1000) ({default_help})",
+        help="a bundled sample: 3 vs 7 (800/200 images) or 10 digits (4000/1000); or fastai's "
+        "full MNIST (mnist-full) or MNIST_SAMPLE (mnist-sample-full), downloaded once into "
+        f"$NUMBACONV_DATA (default ~/.numbaconv/data) ({default_help})",
+    )
+    group.add_argument(
+        "--size",
+        type=_int_at_least(MIN_SIZE, f"an integer >= {MIN_SIZE}"),
+        help="resize images to SIZE x SIZE as fastai's Resize (centre crop, bilinear) "
+        "(default: the training images' size when they all agree, else 28; evaluate: the "
+        "model's)",
+    )
+    group.add_argument(
+        "--channels",
+        choices=list(CHANNEL_CHOICES),
+        help="1: grayscale, 3: RGB, auto: 3 when any image is in colour (default: auto; "
+        "evaluate: the model's)",
     )
     group.add_argument(
         "--train-name", help="name of the training split folder of --data (default: train)"
@@ -113,7 +152,7 @@ def _has_bn(name: str, bn: bool) -> bool:
     return bn or name == "simple_cnn_bn"
 
 
-def build_model(name: str, bn: bool = False, bn_first: bool = True):
+def build_model(name: str, bn: bool = False, bn_first: bool = True, channels=1, size=28):
     """One of the chapter's models by builder name, initialised from the default generator.
 
     Parameters
@@ -123,23 +162,30 @@ def build_model(name: str, bn: bool = False, bn_first: bool = True):
         Batch norm after every convolution (``simple_cnn_bn`` always has it).
     bn_first : bool
         Conv → BN → ReLU (True, the book's order) or Conv → ReLU → BN.
+    channels : int, default 1
+        Input channels (3 for RGB).
+    size : int or (int, int), default 28
+        Input height and width (see :mod:`numbaconv.models`).
 
     Returns
     -------
     numbaconv.nn.Sequential
-        Input (N, 1, 28, 28), output (N, ``MODEL_OUTPUTS[name]``).
+        Input (N, channels, H, W), output (N, ``MODEL_OUTPUTS[name]``).
     """
     from .. import models
 
     if name not in MODEL_OUTPUTS:
         raise CommandError(f"unknown model {name!r}; expected one of {list(MODEL_OUTPUTS)}")
-    if name == "simple_cnn_bn" or (name == "simple_cnn" and bn):
-        return models.simple_cnn(bn=True, bn_first=bn_first)
-    if name == "simple_cnn":
-        return models.simple_cnn()
+    builder = models.simple_cnn_3v7 if name == "simple_cnn_3v7" else models.simple_cnn
+    bn = _has_bn(name, bn)
+    geometry = {"in_channels": int(channels), "size": tuple(int(s) for s in _pair(size))}
     if not bn:
-        return models.simple_cnn_3v7()
-    return models.simple_cnn_3v7(bn=True, bn_first=bn_first)
+        return builder(**geometry)
+    return builder(bn=True, bn_first=bn_first, **geometry)
+
+
+def _pair(size) -> tuple[int, int]:
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
 
 def _choose_model(requested: str | None, vocab: tuple[str, ...]) -> str:

@@ -8,8 +8,8 @@ import argparse
 import numpy as np
 
 from .common import (
+    CHANNEL_CHOICES,
     DEFAULT_SEED,
-    IMAGE_SHAPE,
     CommandError,
     _add_data_arguments,
     _add_model_arguments,
@@ -21,7 +21,7 @@ from .common import (
     build_model,
 )
 from .data_source import DataSource, _dataloaders
-from .model_file import load_model
+from .model_file import load_model, read_model_input
 
 
 def _add_model_path(parser) -> None:
@@ -61,6 +61,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     _require_device(args.device)
     saved = load_model(args.model_path)
     source = source or saved.source
+    _apply_saved_geometry(source, args, saved)
     xt, yt, xv, yv, vocab = source.load()
     if vocab != saved.vocab:
         raise CommandError(
@@ -91,6 +92,18 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_saved_geometry(source, args, saved) -> None:
+    """Prepare the data at the model's size and channels; --size/--channels may only agree."""
+    size = None if args.size is None else (args.size, args.size)
+    channels = CHANNEL_CHOICES[args.channels or "auto"]
+    if size not in (None, saved.size) or channels not in (None, saved.channels):
+        raise CommandError(
+            f"--size/--channels: the model in {args.model_path!r} takes {saved.channels} "
+            f"channel(s) of {saved.size[1]}x{saved.size[0]} pixels"
+        )
+    source.size, source.channels = saved.size, saved.channels
+
+
 def _add_predict_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -117,21 +130,19 @@ def _add_predict_parser(subparsers) -> None:
     parser.set_defaults(handler=_run_predict, parser=parser)
 
 
-def _read_digit(path: str, resize: bool, invert: bool) -> np.ndarray:
-    from PIL import Image
-
+def _read_digit(path: str, resize: bool, invert: bool, saved) -> np.ndarray:
     from ..data import read_image
 
-    pixels = read_image(path, mode="L")
-    if pixels.shape != IMAGE_SHAPE:
+    pixels = read_image(path, mode="L" if saved.channels == 1 else "RGB")
+    if pixels.shape[1:] != saved.size:
         height, width = pixels.shape[1:]
         if not resize:
             raise CommandError(
-                f"image {path!r} is {width}x{height} pixels; the model takes 28x28 grayscale "
-                "images as MNIST's (pass --resize to scale it)"
+                f"image {path!r} is {width}x{height} pixels; the model takes "
+                f"{saved.size[1]}x{saved.size[0]} images (pass --resize to scale it)"
             )
-        image = Image.fromarray(pixels[0]).resize(IMAGE_SHAPE[:0:-1], Image.Resampling.LANCZOS)
-        pixels = np.asarray(image, dtype=np.uint8)[None]
+        # Resized as the training images were (fastai's Resize: centre crop, bilinear).
+        pixels = read_model_input(path, saved.size, saved.channels)
     return 255 - pixels if invert else pixels
 
 
@@ -140,8 +151,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     from ..learner import Learner
 
     saved = load_model(args.model_path)
-    digits = [_read_digit(path, args.resize, args.invert) for path in args.images]
-    empty_images = np.zeros((0, *IMAGE_SHAPE), np.uint8)
+    digits = [_read_digit(path, args.resize, args.invert, saved) for path in args.images]
+    empty_images = np.zeros((0, saved.channels, *saved.size), np.uint8)
     empty_labels = np.zeros(0, np.int64)
     # Learner.predict prepares an item as the validation loader would: /255, then Normalize.
     dls = DataLoaders.from_arrays(
@@ -200,6 +211,7 @@ def _run_summary(args: argparse.Namespace) -> int:
     dls = _dataloaders(
         arrays, args.bs, Normalize() if args.normalize else None, "cpu", source.describe()
     )
-    learn = Learner(dls, build_model(name, bn, bn_first), metrics=accuracy)
+    model = build_model(name, bn, bn_first, source.channels, source.size)
+    learn = Learner(dls, model, metrics=accuracy)
     print(learn.summary())
     return 0

@@ -24,6 +24,7 @@ from .folders import (
     get_image_files,
     image_folder_dataset,
     read_image,
+    resize_image,
 )
 from .idx import IDX_DTYPES, IDXFormatError, idx_folder_dataset, load_idx_dataset, read_idx
 from .loader import DataLoader, DataLoaders, Normalize
@@ -53,6 +54,7 @@ __all__ = [
     "load_idx_dataset",
     "read_idx",
     "read_image",
+    "resize_image",
     "show_batch",
     "show_image",
     "untar_data",

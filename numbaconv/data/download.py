@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+# Smaller reads while a progress bar shows, so that it moves on a 15 MB archive.
+_PROGRESS_CHUNK = 1 << 16
 
 
 class DownloadError(OSError):
@@ -121,17 +123,33 @@ def _digest_file(path: Path) -> tuple[int, str, str]:
     return size, sha256.hexdigest(), md5.hexdigest()
 
 
-def _fetch(url: str, temp, timeout: float) -> tuple[int, str, str]:
+def _progress_bar(total: int, name: str):
+    """fastprogress's bar over ``total`` bytes (as fastai's downloads show), or None without it."""
+    try:
+        from fastprogress.fastprogress import progress_bar
+    except ImportError:  # the bar is a courtesy; the download does not need it
+        return None
+    bar = progress_bar(range(total))
+    bar.comment = name
+    bar.update(0)  # starts the clock; later updates need it
+    return bar
+
+
+def _fetch(url: str, temp, timeout: float, progress: bool = False) -> tuple[int, str, str]:
     """Stream ``url`` into the open file ``temp``; return (size, sha256, md5) of what came."""
     sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             announced = response.headers.get("Content-Length")
-            while chunk := response.read(_CHUNK):
+            total = int(announced) if announced is not None and announced.isdigit() else None
+            bar = _progress_bar(total, os.path.basename(url)) if progress and total else None
+            while chunk := response.read(_CHUNK if bar is None else _PROGRESS_CHUNK):
                 temp.write(chunk)
                 sha256.update(chunk)
                 md5.update(chunk)
                 size += len(chunk)
+                if bar is not None:
+                    bar.update(min(size, total))
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the connection open until garbage-collected otherwise
         raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
@@ -149,7 +167,7 @@ def _fetch(url: str, temp, timeout: float) -> tuple[int, str, str]:
     return size, sha256.hexdigest(), md5.hexdigest()
 
 
-def download(url, dest, sha256=None, md5=None, size=None, timeout=30) -> Path:
+def download(url, dest, sha256=None, md5=None, size=None, timeout=30, progress=False) -> Path:
     """Download ``url`` to the file ``dest``, verifying it before it replaces anything.
 
     Parameters
@@ -165,6 +183,8 @@ def download(url, dest, sha256=None, md5=None, size=None, timeout=30) -> Path:
         Expected size in bytes.
     timeout : float
         Seconds to wait for the server on each network operation.
+    progress : bool, default False
+        Show a fastprogress bar (as fastai's downloads do) while the bytes arrive.
 
     Returns
     -------
@@ -207,7 +227,7 @@ def download(url, dest, sha256=None, md5=None, size=None, timeout=30) -> Path:
     fd, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as temp:
-            got = _fetch(url, temp, float(timeout))
+            got = _fetch(url, temp, float(timeout), bool(progress))
             temp.flush()
             os.fsync(temp.fileno())
         problem = expected.mismatch(*got)
@@ -313,6 +333,7 @@ def untar_data(
     md5=None,
     size=None,
     timeout=30,
+    progress=False,
 ) -> Path:
     """Download (once) and unpack a tar archive, as fastai's ``untar_data``.
 
@@ -331,6 +352,8 @@ def untar_data(
         value). See :func:`download`.
     timeout : float
         Seconds to wait for the server on each network operation.
+    progress : bool, default False
+        Show a progress bar while downloading.
 
     Returns
     -------
@@ -381,6 +404,7 @@ def untar_data(
         md5=md5 if md5 is not None else source.md5,
         size=size if size is not None else source.size,
         timeout=timeout,
+        progress=progress,
     )
     _extract(archive_path, final)
     return final

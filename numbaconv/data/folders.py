@@ -25,6 +25,7 @@ __all__ = [
     "get_image_files",
     "image_folder_dataset",
     "read_image",
+    "resize_image",
 ]
 
 #: File extensions (lower case) taken as images, as fastai's ``image_extensions`` for the
@@ -47,7 +48,14 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 _MODES = ("L", "RGB", None)
+_FOLDER_MODES = ("L", "RGB", "auto", None)
 _CHANNELS = {"L": 1, "RGB": 3}
+
+
+#: Pillow modes holding no colour: taken as one channel by ``mode="auto"``.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+#: ``size="auto"`` when the training images differ in size: MNIST's side.
+DEFAULT_SIZE = 28
 
 
 class ImageFolderError(ValueError):
@@ -131,7 +139,49 @@ def get_image_files(path) -> list[Path]:
     return sorted(found)
 
 
-def read_image(path, mode: str | None = None) -> np.ndarray:
+def _size_pair(size) -> tuple[int, int]:
+    """``size`` (an int or a (height, width) pair of ints >= 1) as a pair."""
+    pair = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    if len(pair) != 2 or not all(
+        isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side >= 1
+        for side in pair
+    ):
+        raise ValueError(f"size must be a positive int or a (height, width) pair, got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def resize_image(image, size):
+    """Resize a Pillow image to ``size`` as fastai's ``Resize(size)`` does at validation time.
+
+    fastai's default ``ResizeMethod.Crop``: the largest centred box with the target's aspect
+    ratio is cropped, then resized with bilinear resampling (fastai crops at a random place in
+    training; here every item is prepared once, so both splits take the centre).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+    size : int or (int, int)
+        Target (height, width); an int is a square.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The image itself when it already has that size.
+    """
+    from PIL import Image
+
+    height, width = _size_pair(size)
+    w, h = image.size
+    if (h, w) == (height, width):
+        return image
+    scale = min(w / width, h / height)
+    crop_w, crop_h = max(1, int(scale * width)), max(1, int(scale * height))
+    left, top = int(0.5 * (w - crop_w)), int(0.5 * (h - crop_h))
+    box = (left, top, left + crop_w, top + crop_h)
+    return image.crop(box).resize((width, height), Image.Resampling.BILINEAR)
+
+
+def read_image(path, mode: str | None = None, size=None) -> np.ndarray:
     """Read one image with Pillow as a uint8 (C, H, W) array.
 
     Parameters
@@ -143,6 +193,9 @@ def read_image(path, mode: str | None = None) -> np.ndarray:
         (C = 3; alpha is dropped), as fastai's ``PILImageBW`` and ``PILImage`` do. ``None`` keeps
         grayscale (``"L"``, and 1-bit ``"1"`` as 0/255) as one channel and ``"RGB"`` as three;
         any other stored mode (palette, RGBA, 16-bit, ...) is then an error asking for a mode.
+    size : int or (int, int), optional
+        Resize to this (height, width) with :func:`resize_image` (fastai's ``Resize``); by
+        default the image keeps its size.
 
     Returns
     -------
@@ -158,6 +211,8 @@ def read_image(path, mode: str | None = None) -> np.ndarray:
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be 'L', 'RGB' or None, got {mode!r}")
+    if size is not None:
+        size = _size_pair(size)
     from PIL import Image
 
     name = os.fspath(path)
@@ -175,6 +230,8 @@ def read_image(path, mode: str | None = None) -> np.ndarray:
                     "grayscale ('L' or '1') and 'RGB' images are kept as they are: pass "
                     "mode='L' or mode='RGB' to convert"
                 )
+            if size is not None:
+                image = resize_image(image, size)
             pixels = np.asarray(image, dtype=np.uint8)
     except ImageReadError:
         raise
@@ -193,7 +250,7 @@ def _class_folders(split_dir: Path) -> list[str]:
     )
 
 
-def _load_split(split_dir: Path, vocab: tuple[str, ...], mode: str | None) -> ImageSplit:
+def _split_files(split_dir: Path, vocab: tuple[str, ...]) -> list[Path]:
     classes = _class_folders(split_dir)
     if not classes:
         raise ImageFolderError(
@@ -223,12 +280,30 @@ def _load_split(split_dir: Path, vocab: tuple[str, ...], mode: str | None) -> Im
     empty = [os.fspath(split_dir / name) for name, count in per_class.items() if count == 0]
     if empty:
         raise ImageFolderError(f"class folder(s) {empty} hold no image files")
+    return files
 
-    first = read_image(files[0], mode)
+
+def _header(file: Path) -> tuple[str, tuple[int, int]]:
+    """Pillow mode and (height, width) of an image, from its header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            return image.mode, image.size[::-1]
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(
+            f"cannot read image {os.fspath(file)!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _load_split(files: list[Path], vocab, mode, size) -> ImageSplit:
+    first = read_image(files[0], mode, size)
     images = np.empty((len(files), *first.shape), dtype=np.uint8)
     images[0] = first
     for i, file in enumerate(files[1:], start=1):
-        pixels = read_image(file, mode)
+        pixels = read_image(file, mode, size)
         if pixels.shape != first.shape:
             raise ImageFolderError(
                 f"image {os.fspath(file)!r} has (channels, height, width) {pixels.shape}, but "
@@ -241,8 +316,22 @@ def _load_split(split_dir: Path, vocab: tuple[str, ...], mode: str | None) -> Im
     return ImageSplit(images, labels, vocab, files)
 
 
+def _resolve(files: dict, mode, size):
+    """``mode="auto"`` and ``size="auto"`` made concrete from the images' headers."""
+    if mode != "auto" and size != "auto":
+        return mode, size
+    headers = {name: [_header(f) for f in split] for name, split in files.items()}
+    if mode == "auto":
+        every = [m for split in headers.values() for m, _ in split]
+        mode = "L" if all(m in _GREY_MODES for m in every) else "RGB"
+    if size == "auto":
+        sizes = {hw for _, hw in next(iter(headers.values()))}
+        size = sizes.pop() if len(sizes) == 1 else (DEFAULT_SIZE, DEFAULT_SIZE)
+    return mode, size
+
+
 def image_folder_dataset(
-    path, train: str = "train", valid: str = "valid", mode: str | None = None
+    path, train: str = "train", valid: str = "valid", mode: str | None = None, size=None
 ) -> ImageFolderData:
     """Load an image folder tree in fastai's layout into uint8 NCHW arrays.
 
@@ -253,9 +342,15 @@ def image_folder_dataset(
     train, valid : str
         Names of the split folders, as in fastai's ``GrandparentSplitter(train_name,
         valid_name)``; full MNIST uses ``train="training", valid="testing"``.
-    mode : {"L", "RGB", None}
+    mode : {"L", "RGB", "auto", None}
         Convert every image to grayscale (``"L"``, C = 1) or colour (``"RGB"``, C = 3), or keep
         each as stored (``None``: grayscale gives C = 1, RGB gives C = 3). See :func:`read_image`.
+        ``"auto"``: ``"RGB"`` when any image of either split is stored in a colour mode
+        (RGB, RGBA, palette, CMYK, ...), else ``"L"``.
+    size : int, (int, int) or "auto", optional
+        Resize every image to this (height, width) as fastai's ``Resize`` (see
+        :func:`resize_image`). ``"auto"``: the training images' size when they all have one,
+        else 28×28. None (default): keep the sizes, which must then all agree.
 
     Returns
     -------
@@ -289,8 +384,10 @@ def image_folder_dataset(
             raise ValueError(f"{name} must be the name of a split folder, got {value!r}")
     if train == valid:
         raise ValueError(f"train and valid must name different folders, both are {train!r}")
-    if mode not in _MODES:
-        raise ValueError(f"mode must be 'L', 'RGB' or None, got {mode!r}")
+    if mode not in _FOLDER_MODES:
+        raise ValueError(f"mode must be 'L', 'RGB', 'auto' or None, got {mode!r}")
+    if size is not None and size != "auto":
+        size = _size_pair(size)
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder root {os.fspath(root)!r} does not exist")
@@ -306,8 +403,10 @@ def image_folder_dataset(
         split_dirs[name] = split_dir
 
     vocab = tuple(_class_folders(split_dirs[train]))
-    train_split = _load_split(split_dirs[train], vocab, mode)
-    valid_split = _load_split(split_dirs[valid], vocab, mode)
+    files = {name: _split_files(split_dirs[name], vocab) for name in (train, valid)}
+    mode, size = _resolve(files, mode, size)
+    train_split = _load_split(files[train], vocab, mode, size)
+    valid_split = _load_split(files[valid], vocab, mode, size)
     if valid_split.images.shape[1:] != train_split.images.shape[1:]:
         raise ImageFolderError(
             f"image {os.fspath(valid_split.files[0])!r} has (channels, height, width) "
