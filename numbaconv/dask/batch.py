@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 import dask
-import dask.array as da
 import numpy as np
 
 from .. import ops
@@ -45,7 +44,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         As :func:`numbaconv.ops.conv2d`, and a TypeError for an ``x`` that is not a Dask array
         or a ``weight``/``bias`` that is one; all before any task runs.
     """
-    require_dask_array("x", x)
     weight = host_array("weight", weight)
     bias = None if bias is None else host_array("bias", bias)
     options = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
@@ -71,15 +69,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     TypeError, ValueError
         As :func:`numbaconv.ops.max_pool2d`, before any task runs.
     """
-    require_dask_array("x", x)
-    options = {
-        "kernel_size": kernel_size,
-        "stride": stride,
-        "padding": padding,
-        "dilation": dilation,
-        "ceil_mode": ceil_mode,
-    }
-    return _per_batch(x, ops.max_pool2d, (), options)
+    return _per_batch(x, ops.max_pool2d, (), _options(locals()))
 
 
 def avg_pool2d(
@@ -109,19 +99,16 @@ def avg_pool2d(
     TypeError, ValueError
         As :func:`numbaconv.ops.avg_pool2d`, before any task runs.
     """
-    require_dask_array("x", x)
-    options = {
-        "kernel_size": kernel_size,
-        "stride": stride,
-        "padding": padding,
-        "ceil_mode": ceil_mode,
-        "count_include_pad": count_include_pad,
-        "divisor_override": divisor_override,
-    }
-    return _per_batch(x, ops.avg_pool2d, (), options)
+    return _per_batch(x, ops.avg_pool2d, (), _options(locals()))
+
+
+def _options(arguments):
+    """A pooling call's keyword arguments: all but ``x``."""
+    return {name: value for name, value in arguments.items() if name != "x"}
 
 
 def _per_batch(x, function, arrays, options):
+    require_dask_array("x", x)
     if x.ndim != 4:
         raise ValueError(f"x must have shape (N, C, H, W), got a dask array of shape {x.shape}")
     # The op itself validates everything on an empty batch and tells the output's shape.
