@@ -113,7 +113,10 @@ def _on_dask(scheduler, batches, model, options, progress):
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler == "processes":
-        cluster = LocalCluster(threads_per_worker=1, env={"NUMBA_NUM_THREADS": "1"})
+        # One Numba thread per worker process, so the workers share the cores, not oversubscribe.
+        cluster = LocalCluster(
+            threads_per_worker=1, dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}
+        )
         client = Client(cluster)
     else:
         cluster, client = None, Client(scheduler)
