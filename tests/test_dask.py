@@ -84,11 +84,15 @@ def _check(lazy, refs, scipy_refs):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kernel_shape", [(3, 3), (4, 2)])  # odd and even
-def test_every_mode_and_boundary_matches_scipy(kernel_shape):
+@pytest.mark.parametrize(
+    ("kernel_shape", "chunks"),
+    [((3, 3), (4, 3)), ((4, 2), (4, 3)), ((2, 5), (3, 8)), ((3, 4), (9, 8))],
+    ids=["odd", "even", "row-strips", "one-chunk"],  # one-chunk axes: no extension copied
+)
+def test_every_mode_and_boundary_matches_scipy(kernel_shape, chunks):
     rng = np.random.default_rng(1)
     x, kernel = rng.standard_normal((9, 8)), rng.standard_normal(kernel_shape)
-    image = da.from_array(x, chunks=(4, 3))
+    image = da.from_array(x, chunks=chunks)
     lazy, refs, scipy_refs = [], [], []
     for fn, ref, scipy_fn in FUNCTIONS:
         for mode in MODES:

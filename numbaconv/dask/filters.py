@@ -5,23 +5,26 @@ How a call becomes tasks
 The result of SciPy's correlation is a *valid* correlation of the image extended by the
 boundary rule: ``out[m, n] = sum ext[r0 + m + j, c0 + n + k] * w[j, k]`` with the window
 origin ``(r0, c0)`` of the mode ('full': ``1 - k``, 'same': SciPy's centring, 'valid': 0).
-So, per axis:
+So, per plane axis:
 
-1. The image is extended at its outer edges only (``lo = -r0`` rows before, ``hi`` after) with
-   Dask's own boundary functions, SciPy's rules mapped onto them: symm → ``reflect``, wrap →
-   ``periodic`` (repeatedly, where the kernel is larger than the image; both extensions are
-   their own reflections/periods, so repeating them is SciPy's rule), fill → ``constant``.
-   'valid' extends nothing: the outer edges are trimmed by the valid correlation itself.
-2. The extended array is rechunked so that every chunk is at least as long as the kernel
-   (chunks smaller than the kernel are merged with their neighbours) and
-   ``map_overlap`` gives each block the first ``k - 1`` rows and columns of the next blocks
-   (per-axis asymmetric depth ``(0, k - 1)``, ``boundary='none'``, no trimming); the block's
-   valid correlation is its part of the result. Leading axes get depth 0.
-3. With boundary 'fill' the padded values are never read: a block that reaches beyond the
-   image correlates only its in-image part with numbaconv's own 'fill' rule. Every output
-   element therefore forms the same products along the same code path as
-   :func:`numbaconv.correlate2d` on the whole image, and the results are equal bit for bit
-   (the SciPy parity tests check this on a real cluster).
+1. An axis held in one chunk is left alone: each block calls numbaconv, whose kernel applies
+   the boundary rule there itself.
+2. An axis in several chunks is extended at the image's outer edges only (``-r0`` entries
+   before, the rest of the last window after) with Dask's own boundary functions, SciPy's
+   rules mapped onto them: symm → ``reflect`` (``x[d-1::-1]``: the edge repeated, as SciPy's
+   symm), wrap → ``periodic``, fill → ``constant``; repeatedly where the kernel is larger
+   than the image (each extension is its own reflection or period, so repeating it is
+   SciPy's rule). 'valid' extends nothing: the valid correlation trims the outer edges.
+   The tests check these definitions against SciPy's. The extended axis is rechunked so that
+   every chunk is at least as long as the kernel (smaller chunks merge with their
+   neighbours), and ``map_overlap`` gives each block the first ``k - 1`` entries of the next
+   (per-axis asymmetric depth ``(0, k - 1)``, ``boundary='none'``, no trimming). Leading
+   axes get depth 0.
+3. Each block is correlated by :func:`numbaconv.correlate2d` in 'full' mode and sliced to
+   its windows. With 'fill' the padded values are never read: only the block's in-image
+   part is passed, and numbaconv fills around it. Every kept output thus forms the same
+   products, in the same order and along the same code path, as
+   :func:`numbaconv.correlate2d` on the whole image: the results are equal bit for bit.
 """
 
 from __future__ import annotations
@@ -149,25 +152,27 @@ def _filter(name, image, kernel, mode, boundary, fillvalue, flip):
         return _whole_planes(name, image, kernel, mode, boundary, fillvalue, out_plane, out_dtype)
     weights = np.ascontiguousarray(kernel[::-1, ::-1] if flip else kernel)
     origin = _window_origin(mode, weights.shape, flip)
-    axes = (image.ndim - 2, image.ndim - 1)
-    extended = image
-    for axis, k, r0, n_out in zip(axes, weights.shape, origin, out_plane):
-        lo = -r0
-        hi = n_out + k - 1 - image.shape[axis] - lo
-        extended = _extend(extended, axis, lo, hi, code)
-    chunks = list(extended.chunks)
-    out_chunks = list(extended.chunks)
-    starts = []
-    for axis, k in zip(axes, weights.shape):
+    extended, chunks, out_chunks, plan = image, list(image.chunks), list(image.chunks), []
+    depth = {axis: (0, 0) for axis in range(image.ndim)}
+    for axis, k, r0, n_out in zip(
+        (image.ndim - 2, image.ndim - 1), weights.shape, origin, out_plane
+    ):
+        n = image.shape[axis]
+        if image.numblocks[axis] == 1:
+            # One chunk spans the axis: the kernel applies the boundary itself, nothing to copy.
+            chunks[axis], out_chunks[axis] = (n,), (n_out,)
+            plan.append(((0,), (r0,), (n_out,), n, k))
+            continue
+        extended = _extend(extended, axis, -r0, n_out + k - 1 - n + r0, code)
         chunks[axis] = _at_least(extended.chunks[axis], k)
         out_chunks[axis] = (*chunks[axis][:-1], chunks[axis][-1] - (k - 1))
-        starts.append(np.cumsum((0, *chunks[axis][:-1])).tolist())
-    extended = extended.rechunk(tuple(chunks))
-    depth = {axis: (0, 0) for axis in range(image.ndim)}
-    depth.update({axis: (0, k - 1) for axis, k in zip(axes, weights.shape)})
+        starts = tuple(int(r0 + s) for s in np.cumsum((0, *chunks[axis][:-1])))
+        # Each block's windows start at its first entry.
+        plan.append((starts, starts, out_chunks[axis], n, k))
+        depth[axis] = (0, k - 1)
     return da.map_overlap(
         _correlate_block,
-        extended,
+        extended.rechunk(tuple(chunks)),
         depth=depth,
         boundary="none",
         trim=False,
@@ -175,7 +180,8 @@ def _filter(name, image, kernel, mode, boundary, fillvalue, flip):
         dtype=out_dtype,
         meta=np.empty((0,) * image.ndim, out_dtype),
         weights=weights,
-        fill=(fillvalue, origin, image.shape[-2:], starts) if code == BOUNDARY_FILL else None,
+        plan=tuple(plan),
+        boundary_options=(boundary, fillvalue, code == BOUNDARY_FILL),
     )
 
 
@@ -214,44 +220,30 @@ def _at_least(chunks, size):
     return tuple(merged)
 
 
-def _correlate_block(block, weights, fill, block_id=None):
-    """Valid correlation of one overlapped block of the extended image, plane by plane."""
-    kh, kw = weights.shape
-    rows, cols = block.shape[-2] - kh + 1, block.shape[-1] - kw + 1
-    out = None
-    window = None
-    if fill is not None:
-        window = _in_image_window(block.shape[-2:], weights.shape, fill, block_id[-2:])
+def _correlate_block(block, weights, plan, boundary_options, block_id=None):
+    """One block's part of the result, plane by plane: a 'full' correlation of the block (its
+    in-image part, with boundary 'fill') by numbaconv itself, sliced to the block's windows.
+
+    ``plan`` holds per plane axis, for each block: the image coordinate of its first entry and
+    of its first output's window, and its output count; then the image and kernel sizes.
+    Outputs that are kept read only the block's own entries, or, past the image's edges,
+    what numbaconv's boundary rule gives there, as on the whole image.
+    """
+    boundary, fillvalue, fill = boundary_options
+    keep, take = [], []
+    for size, (starts, windows, counts, n, k), b in zip(block.shape[-2:], plan, block_id[-2:]):
+        start = starts[b]
+        # With 'fill' only the in-image part is given: numbaconv fills the rest itself.
+        lo, hi = (max(0, -start), min(size, n - start)) if fill else (0, size)
+        offset = windows[b] - (start + lo) + k - 1  # 'full' output m's window starts at m-k+1
+        take.append(slice(lo, hi))
+        keep.append(slice(offset, offset + counts[b]))
+    shape = (*block.shape[:-2], keep[0].stop - keep[0].start, keep[1].stop - keep[1].start)
+    out = np.empty(shape, np.result_type(block.dtype, weights.dtype))
     for index in np.ndindex(block.shape[:-2]):
-        plane = block[index]
-        if window is None:
-            result = ops.correlate2d(plane, weights, mode="valid")
-        else:
-            (r_lo, r_hi), (c_lo, c_hi) = window
-            full = ops.correlate2d(plane[r_lo:r_hi, c_lo:c_hi], weights, "full", "fill", fill[0])
-            result = full[
-                kh - 1 - r_lo : kh - 1 - r_lo + rows, kw - 1 - c_lo : kw - 1 - c_lo + cols
-            ]
-        if out is None:
-            out = np.empty((*block.shape[:-2], rows, cols), result.dtype)
-        out[index] = result
-    if out is None:  # no planes in this block
-        dtype = np.result_type(block.dtype, weights.dtype)
-        out = np.empty((*block.shape[:-2], rows, cols), dtype)
+        full = ops.correlate2d(block[index][tuple(take)], weights, "full", boundary, fillvalue)
+        out[index] = full[tuple(keep)]
     return out
-
-
-def _in_image_window(block_shape, kernel_shape, fill, block_id):
-    """The block's in-image rows and columns ``((r_lo, r_hi), (c_lo, c_hi))``, or None when
-    the whole block lies inside the image (then no fill value is read)."""
-    _, origin, plane, starts = fill
-    window = []
-    for size, r0, n, start_list, b in zip(block_shape, origin, plane, starts, block_id):
-        first = start_list[b] + r0  # image coordinate of the block's first entry
-        window.append((max(0, -first), min(size, n - first)))
-    if all(lo == 0 and hi == size for (lo, hi), size in zip(window, block_shape)):
-        return None
-    return tuple(window)
 
 
 def _whole_planes(name, image, kernel, mode, boundary, fillvalue, out_plane, out_dtype):
