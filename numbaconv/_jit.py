@@ -11,6 +11,9 @@ numba-cuda is not installed.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numba
 
 from . import config
@@ -27,9 +30,42 @@ def _njit(fn, **options):
     return numba.njit(cache=config.CACHE, fastmath=_fastmath(), error_model="numpy", **options)(fn)
 
 
+# Numba's "workqueue" threading layer aborts the whole process when two Python threads run a
+# parallel region at once (Dask's threaded scheduler does exactly that). Numba already prefers
+# tbb, then omp, which are thread-safe; where it ends up on workqueue (nothing else loads, or
+# NUMBA_THREADING_LAYER=workqueue) parallel kernels run one at a time under this lock.
+_PARALLEL_LOCK = threading.Lock()
+_layer_is_threadsafe = False  # unknown until a parallel kernel has run and Numba names its layer
+
+
+def _note_threading_layer() -> None:
+    global _layer_is_threadsafe
+    try:
+        _layer_is_threadsafe = numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel region has run yet
+        pass
+
+
 def cpu_kernel(fn):
-    """Compile ``fn`` as the outermost, parallel CPU kernel (``prange`` inside)."""
-    return _njit(fn, parallel=True, nogil=True)
+    """Compile ``fn`` as the outermost, parallel CPU kernel (``prange`` inside).
+
+    The result is called from Python only. Calls are serialised by a lock until Numba has
+    named its threading layer, and for good when that layer is "workqueue", which is not
+    thread-safe; under tbb or omp concurrent calls run in parallel.
+    """
+    dispatcher = _njit(fn, parallel=True, nogil=True)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if _layer_is_threadsafe:
+            return dispatcher(*args, **kwargs)
+        with _PARALLEL_LOCK:
+            result = dispatcher(*args, **kwargs)
+            _note_threading_layer()
+        return result
+
+    call.dispatcher = dispatcher
+    return call
 
 
 def cpu_serial_kernel(fn):

@@ -162,3 +162,30 @@ def backend(request):
     if request.param == "cuda" and not _backend.cuda_available():
         pytest.skip(f"CUDA is not usable here: {_backend._cuda_problem()}")
     return BackendCase(request.param, 1e-12 if request.param == "cpu" else 1e-11)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real ``dask.distributed`` cluster of 2 worker processes x 1 thread, started once per
+    session (workers take seconds to start and to load the compiled kernels) and used as the
+    default client by the tests that request it."""
+    pytest.importorskip("distributed", reason="numbaconv.dask needs the 'dask' extra")
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    # One Numba thread per worker: two workers on two cores must not oversubscribe them.
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        env={"NUMBA_NUM_THREADS": "1"},
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

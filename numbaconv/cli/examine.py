@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
@@ -107,16 +108,21 @@ def _apply_saved_geometry(source, args, saved) -> None:
 def _add_predict_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="label and probability of a saved model for image files",
+        help="label and probability of a saved model for image files or folders",
         description=(
             "Classify image files with a model saved by 'numbaconv train --save'. Each image "
             "is read with Pillow and converted to grayscale, divided by 255 and normalised "
             "as the training data was. The chapter's models take 28x28 images of light digits "
             "on a dark background, as MNIST's: other sizes are refused unless --resize is given, "
-            "and --invert turns dark-on-light drawings around."
+            "and --invert turns dark-on-light drawings around. Given a folder (searched "
+            "recursively), or --out or --scheduler, it classifies every image in batches and "
+            "writes a CSV (path,label,probability, sorted by path) with a progress bar, and "
+            "prints the accuracy when the images' folders are named after the classes."
         ),
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...) or folders"
+    )
     _add_model_path(parser)
     parser.add_argument(
         "--resize",
@@ -126,6 +132,18 @@ def _add_predict_parser(subparsers) -> None:
     )
     parser.add_argument(
         "--invert", action="store_true", help="use 255 - pixel (for dark ink on a light background)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|processes|threads",
+        help="run on Dask: a running scheduler's address (tcp://host:8786), 'processes' for a "
+        "local cluster, or 'threads'; default: in-process (needs numbaconv[dask])",
+    )
+    parser.add_argument(
+        "--out", metavar="CSV", help="write the predictions here (default: standard output)"
+    )
+    parser.add_argument(
+        "--bs", type=_positive_int, default=256, help="images per task (default: 256)"
     )
     parser.set_defaults(handler=_run_predict, parser=parser)
 
@@ -151,6 +169,10 @@ def _run_predict(args: argparse.Namespace) -> int:
     from ..learner import Learner
 
     saved = load_model(args.model_path)
+    if args.out or args.scheduler or any(os.path.isdir(path) for path in args.images):
+        from .predict import run_folder_predict
+
+        return run_folder_predict(args, saved)
     digits = [_read_digit(path, args.resize, args.invert, saved) for path in args.images]
     empty_images = np.zeros((0, saved.channels, *saved.size), np.uint8)
     empty_labels = np.zeros(0, np.int64)
