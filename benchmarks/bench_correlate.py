@@ -30,7 +30,7 @@ class Correlate2d:
 
 
 class Convolve2dLarge:
-    """The 'scientist with a 4096x4096 image' case of issue 2."""
+    """A scientist's 4096x4096 image, 'same' mode."""
 
     params = (["numbaconv", "scipy"], [3, 5])
     param_names = ["impl", "kernel"]
@@ -45,7 +45,7 @@ class Convolve2dLarge:
         self.fn(self.image, self.kernel, mode="same")
 
 
-# Issue 11: single-image filtering against the fastest peers. OpenCV's filter2D correlates (no
+# Single-image filtering against the fastest peers. OpenCV's filter2D correlates (no
 # flip) in float32 for float32 input (ddepth=-1), with its anchor at the kernel centre, which is
 # SciPy's 'same' for odd kernels; BORDER_CONSTANT (zeros) is boundary='fill' and BORDER_REFLECT
 # ('fedcba|abcdefgh|hgfedcb', edge repeated) is 'symm'. filter2D has no wrap border, so those
@@ -97,7 +97,7 @@ class Correlate2dPeers:
 
 
 class Correlate2dComplex:
-    """Issue 17: complex128 'same'/symm at 1024^2 against scipy.signal."""
+    """complex128 'same'/symm at 1024^2 against scipy.signal."""
 
     params = (["numbaconv", "scipy"], [3, 5])
     param_names = ["impl", "kernel"]

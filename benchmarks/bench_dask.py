@@ -1,6 +1,6 @@
 """numbaconv.dask on a 2-worker LocalCluster (1 thread each) against numbaconv in-process.
 
-Issue 14's targets, on the 2-core box: each cluster row at most 1.5x its in-process row.
+The targets, on the 2-core box: each cluster row at most 1.5x its in-process row.
 
 - an 8192x8192 float32 'same'/symm 5x5 correlation: in-process ``numbaconv.correlate2d``
   (2 Numba threads) against ``numbaconv.dask.correlate2d`` on an image persisted on the

@@ -45,9 +45,8 @@ def _place(row: Row) -> tuple[str, str] | None:
         return "batch norm", f"{p.get('pass')}, {p.get('shape')}"
     if bench == "bench_train.TrainStep.time_train_step":
         return "training step", f"model {p.get('model')}"
-    if bench.startswith("bench_correlate.Correlate2dFloat32"):
-        if p.get("size") == "2048" and p.get("mode") == "same":
-            return "correlate2d", f"2048² 'same', k {p.get('kernel')}, {p.get('boundary')}"
+    if bench == "bench_correlate.Correlate2dPeers.time_correlate2d_same_float32":
+        return "correlate2d", f"2048² 'same', k {p.get('kernel')}, {p.get('boundary')}"
     return None
 
 

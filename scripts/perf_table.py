@@ -99,8 +99,8 @@ HEADLINES = [
             perf_targets.Pairing(
                 perf_targets.CORRELATE32,
                 perf_targets.CORRELATE32,
-                {"impl": "numbaconv", "size": "2048", "mode": "same"},
-                {"impl": "opencv", "size": "2048", "mode": "same"},
+                {"impl": "numbaconv"},
+                {"impl": "opencv"},
                 ("kernel", "boundary"),
             )
         ],

@@ -17,15 +17,15 @@ from perf_results import Measure, Run, combine, ratio_with_range, seconds_with_r
 CONV_OURS = "bench_conv.Conv2dCPU.time_conv2d"
 CONV_TORCH = "bench_conv.Conv2dTorchCPU.time_conv2d"
 CONV_GFLOPS = "bench_conv.Conv2dCPU.track_gflops"
-SGEMM_GFLOPS = "bench_conv.Sgemm.track_gflops"
+SGEMM_GFLOPS = "bench_conv.SgemmReference.track_sgemm_2048_gflops"
 POOL_OURS = "bench_pool.PoolCPU.time_pool"
 POOL_TORCH = "bench_pool.PoolTorchCPU.time_pool"
 TRAIN_STEP = "bench_train.TrainStep.time_train_step"
 CORRELATE64 = "bench_correlate.Correlate2d.time_correlate2d"
-CORRELATE32 = "bench_correlate.Correlate2dFloat32.time_correlate2d"
-CORRELATE_COMPLEX = "bench_correlate.Correlate2dComplex.time_correlate2d"
-DASK_CORRELATE = "bench_dask.DaskCorrelate2d.time_correlate2d"
-DASK_PREDICT = "bench_dask.DaskPredict.time_predict"
+CORRELATE32 = "bench_correlate.Correlate2dPeers.time_correlate2d_same_float32"
+CORRELATE_COMPLEX = "bench_correlate.Correlate2dComplex.time_correlate2d_complex128_same_symm"
+DASK_CORRELATE = "bench_dask.Correlate8192.time_same_symm_5x5"
+DASK_PREDICT = "bench_dask.Predict60k.time_predict"
 PEAK_MEMORY = "bench_train.PeakMemory.peakmem_conv2d_f_forward_backward"
 COLD_START_WARM = "bench_coldstart.timeraw_first_conv2d_warm_cache"
 
@@ -169,7 +169,7 @@ def _correlate_targets(run: Run) -> list[Target]:
     def pairing(bench, peer, where, cell):
         return Pairing(bench, bench, {"impl": "numbaconv", **where}, {"impl": peer, **where}, cell)
 
-    same32 = {"size": "2048", "mode": "same"}
+    same32 = {}  # Correlate2dPeers: always 'same' on a 2048² float32 image
     cells = ("kernel", "boundary")
     opencv = [
         (cell, m)
@@ -227,7 +227,7 @@ def _correlate_targets(run: Run) -> list[Target]:
 
 def _dask_targets(run: Run) -> list[Target]:
     def pairing(bench):
-        return Pairing(bench, bench, {"where": "cluster"}, {"where": "in-process"})
+        return Pairing(bench, bench, {"where": "cluster"}, {"where": "in_process"})
 
     return [
         slowdown(

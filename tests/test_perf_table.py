@@ -185,18 +185,18 @@ def _full_run() -> dict:
         ("s2", "max_pool2d", "forward+backward"): (9.0, 9.0, 9.0),
     }
     corr_params = (
-        ["impl", "size", "kernel", "mode", "boundary"],
-        [["numbaconv", "opencv", "ndimage"], [2048], [3, 25], ["same"], ["fill", "symm", "wrap"]],
+        ["impl", "kernel", "boundary"],
+        [["numbaconv", "opencv", "ndimage"], [3, 25], ["fill", "symm", "wrap"]],
     )
     corr = {}
     for kernel, boundary in itertools.product([3, 25], ["fill", "symm", "wrap"]):
-        corr[("numbaconv", 2048, kernel, "same", boundary)] = (1.0, 1.0, 1.0)
+        corr[("numbaconv", kernel, boundary)] = (1.0, 1.0, 1.0)
         # OpenCV is faster only at (25, symm); it has no wrap, which must not count anyway.
         opencv = 0.5 if (kernel, boundary) == (25, "symm") else 2.0
-        corr[("opencv", 2048, kernel, "same", boundary)] = (opencv, opencv, opencv)
-        corr[("ndimage", 2048, kernel, "same", boundary)] = (12.0, 12.0, 12.0)
+        corr[("opencv", kernel, boundary)] = (opencv, opencv, opencv)
+        corr[("ndimage", kernel, boundary)] = (12.0, 12.0, 12.0)
     train = ["impl", "model"], [["numbaconv", "torch"], ["3v7", "10bn"]]
-    dask = ["where"], [["cluster", "in-process"]]
+    dask = ["where"], [["cluster", "in_process"]]
     return {
         perf_targets.CONV_OURS: (*CONV_PARAMS, CONV_OURS),
         perf_targets.CONV_TORCH: (*CONV_PARAMS, CONV_TORCH),
@@ -220,7 +220,7 @@ def _full_run() -> dict:
         ),
         perf_targets.DASK_PREDICT: (
             *dask,
-            {("cluster",): (3.0, 3.0, 3.0), ("in-process",): (2.5, 2.5, 2.5)},
+            {("cluster",): (3.0, 3.0, 3.0), ("in_process",): (2.5, 2.5, 2.5)},
         ),
         perf_targets.PEAK_MEMORY: ([], [], {(): (300e6, 300e6, 300e6)}),
     }
