@@ -344,7 +344,8 @@ def test_zero_fill_times_infinite_weight_is_nan_like_scipy():
 def test_bit_identical_across_thread_counts(function, dtype, thread_counts):
     rng = np.random.default_rng(11)
     in1 = rng.standard_normal((67, 53)).astype(dtype)
-    in2 = rng.standard_normal((5, 4)).astype(dtype)
+    # General path (5 x 4) and the fused 3 x 3 and 5 x 5 paths.
+    kernels = [rng.standard_normal(shape).astype(dtype) for shape in ((5, 4), (3, 3), (5, 5))]
     previous = numba.get_num_threads()
     try:
         results = {}
@@ -352,6 +353,7 @@ def test_bit_identical_across_thread_counts(function, dtype, thread_counts):
             numba.set_num_threads(threads)
             results[threads] = [
                 FUNCTIONS[function](in1, in2, mode, boundary, 0.25)
+                for in2 in kernels
                 for mode, boundary in itertools.product(MODES, BOUNDARIES)
             ]
     finally:
@@ -473,3 +475,38 @@ def test_unsupported_dtypes_scipy_accepts_raise_type_error(function, in1, in2, a
     getattr(scipy.signal, function)(in1, in2, mode)  # SciPy computes these; numbaconv does not
     with pytest.raises(TypeError, match=f"^{argument} "):
         FUNCTIONS[function](in1, in2, mode)
+
+
+# --------------------------------------------------------------------------- fused 3x3 / 5x5 path
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64", "complex64", "complex128"))
+@pytest.mark.parametrize("k", (3, 5))
+def test_fused_square_kernels_match_scipy(k, dtype):
+    # 3 x 3 and 5 x 5 kernels take a fused pass over the interior rows; the rows near the top
+    # and bottom and the columns near the edges take the general path: all must agree.
+    rng = np.random.default_rng(13)
+    in1 = rng.standard_normal((19, 23))
+    in2 = rng.standard_normal((k, k))
+    if dtype.startswith("complex"):
+        in1 = in1 + 1j * rng.standard_normal(in1.shape)
+        in2 = in2 + 1j * rng.standard_normal(in2.shape)
+    in1, in2 = in1.astype(dtype), in2.astype(dtype)
+    for function, mode, boundary in itertools.product(sorted(FUNCTIONS), MODES, BOUNDARIES):
+        assert_matches_scipy(function, in1, in2, mode, boundary, 0.5, method="direct")
+
+
+@pytest.mark.parametrize("k", (3, 5))
+def test_fused_square_kernels_propagate_nan_and_inf_like_scipy(k):
+    in1 = np.arange(120.0).reshape(10, 12)
+    in1[5, 6] = np.nan
+    in1[2, 9] = np.inf
+    in2 = np.ones((k, k))
+    in2[0, 0] = 0.0  # 0 * inf is NaN in SciPy's sums too
+    for mode, boundary in itertools.product(MODES, BOUNDARIES):
+        expected = scipy.signal.correlate2d(in1, in2, mode, boundary)
+        got = correlate2d(in1, in2, mode, boundary, method="direct")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12)

@@ -92,19 +92,29 @@ def _extend(image, row_start, col_start, ext_shape, boundary, fill):
 
 
 def _tiles(ext, lengths, steps, counts):
-    """Overlapping ``lengths``-sized tiles of ``ext`` at multiples of ``steps``: a zero-padded
-    copy (so the last tiles are whole) viewed as ``(counts[0], counts[1], *lengths)``."""
-    rows = (counts[0] - 1) * steps[0] + lengths[0]
-    cols = (counts[1] - 1) * steps[1] + lengths[1]
-    padded = np.zeros((max(rows, ext.shape[0]), max(cols, ext.shape[1])), ext.dtype)
-    padded[: ext.shape[0], : ext.shape[1]] = ext
-    s0, s1 = padded.strides
+    """Overlapping ``lengths``-sized tiles of ``ext`` at multiples of ``steps``, a view of
+    shape ``(counts[0], counts[1], *lengths)`` (``ext`` must reach the last tile's end)."""
+    s0, s1 = ext.strides
     return np.lib.stride_tricks.as_strided(
-        padded,
+        ext,
         (counts[0], counts[1], lengths[0], lengths[1]),
         (steps[0] * s0, steps[1] * s1, s0, s1),
         writeable=False,
     )
+
+
+def _untile(valid, steps, out_shape, dtype):
+    """The tiles' outputs ``valid[i, j, :steps[0], :steps[1]]`` put side by side, cut to
+    ``out_shape``: one copy, block by block."""
+    out = np.empty(out_shape, dtype)
+    for i in range(valid.shape[0]):
+        r0 = i * steps[0]
+        rows = min(steps[0], out_shape[0] - r0)
+        for j in range(valid.shape[1]):
+            c0 = j * steps[1]
+            cols = min(steps[1], out_shape[1] - c0)
+            out[r0 : r0 + rows, c0 : c0 + cols] = valid[i, j, :rows, :cols]
+    return out
 
 
 def correlate(image, kernel, row_start, col_start, boundary, fill, conjugate, out_shape):
@@ -118,10 +128,15 @@ def correlate(image, kernel, row_start, col_start, boundary, fill, conjugate, ou
     weights = np.conj(kernel) if conjugate else kernel
     kh, kw = kernel.shape
     ext_shape = (out_shape[0] + kh - 1, out_shape[1] + kw - 1)
-    ext = _extend(image, row_start, col_start, ext_shape, boundary, fill)
     lengths = tuple(tile_length(k, e) for k, e in zip(kernel.shape, ext_shape))
     steps = (lengths[0] - kh + 1, lengths[1] - kw + 1)
     counts = (-(-out_shape[0] // steps[0]), -(-out_shape[1] // steps[1]))
+    # Extended far enough for whole last tiles; what lies past ext_shape only reaches outputs
+    # past out_shape, which are cut off, so the boundary rule may fill it too (no extra copy).
+    padded_shape = tuple(
+        max(e, (c - 1) * t + n) for e, c, t, n in zip(ext_shape, counts, steps, lengths)
+    )
+    ext = _extend(image, row_start, col_start, padded_shape, boundary, fill)
     tiles = _tiles(ext, lengths, steps, counts)
     workers = numba.get_num_threads()
     # Correlation is convolution with the reversed weights; on each tile the circular
@@ -130,11 +145,9 @@ def correlate(image, kernel, row_start, col_start, boundary, fill, conjugate, ou
     if image.dtype.kind == "c":
         spectrum = scipy.fft.fft2(tiles, workers=workers)
         spectrum *= scipy.fft.fft2(reversed_weights, lengths)
-        result = scipy.fft.ifft2(spectrum, workers=workers, overwrite_x=True)
+        result = scipy.fft.ifft2(spectrum, workers=workers)
     else:
         spectrum = scipy.fft.rfft2(tiles, workers=workers)
         spectrum *= scipy.fft.rfft2(reversed_weights, lengths)
-        result = scipy.fft.irfft2(spectrum, lengths, workers=workers, overwrite_x=True)
-    valid = result[:, :, kh - 1 :, kw - 1 :]
-    out = valid.transpose(0, 2, 1, 3).reshape(counts[0] * steps[0], counts[1] * steps[1])
-    return np.ascontiguousarray(out[: out_shape[0], : out_shape[1]], dtype=image.dtype)
+        result = scipy.fft.irfft2(spectrum, lengths, workers=workers)
+    return _untile(result[:, :, kh - 1 :, kw - 1 :], steps, out_shape, image.dtype)
