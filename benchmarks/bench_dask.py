@@ -14,7 +14,6 @@ where Dask is not installed. ``python benchmarks/bench_dask.py`` measures both r
 process, interleaved, and prints them.
 """
 
-import logging
 import statistics
 import time
 
@@ -33,19 +32,11 @@ WHERE = ["in_process", "cluster"]
 
 def _start_cluster():
     try:
-        from distributed import Client, LocalCluster
+        from numbaconv.dask import local_client
     except ImportError:
         raise NotImplementedError("dask/distributed are not installed (numbaconv[dask])") from None
-    # One Numba thread per worker process: 2 workers share the 2 cores.
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        env={"NUMBA_NUM_THREADS": "1"},
-    )
-    return cluster, Client(cluster)
+    client = local_client(n_workers=2, threads_per_worker=1)  # NUMBA_NUM_THREADS=1 on 2 cores
+    return client.cluster, client
 
 
 def _persisted(array):
@@ -59,6 +50,11 @@ def _persisted(array):
 class _OnCluster:
     """setup starts the cluster for the 'cluster' row; teardown closes it."""
 
+    params = WHERE
+    param_names = ["where"]
+    number = 1
+    repeat = (1, 5, 120.0)
+    timeout = 600
     cluster = client = None
 
     def teardown(self, where):
@@ -69,12 +65,6 @@ class _OnCluster:
 
 
 class Correlate8192(_OnCluster):
-    params = WHERE
-    param_names = ["where"]
-    number = 1
-    repeat = (1, 5, 120.0)
-    timeout = 600
-
     def setup(self, where):
         if where == "in_process":
             self.image = np.random.default_rng(0).random((SIZE, SIZE), dtype=np.float32)
@@ -97,12 +87,6 @@ class Correlate8192(_OnCluster):
 
 
 class Predict60k(_OnCluster):
-    params = WHERE
-    param_names = ["where"]
-    number = 1
-    repeat = (1, 5, 120.0)
-    timeout = 600
-
     def setup(self, where):
         self.model = models.simple_cnn_3v7(seed=0)
         rng = np.random.default_rng(0)

@@ -170,22 +170,11 @@ def dask_client():
     session (workers take seconds to start and to load the compiled kernels) and used as the
     default client by the tests that request it."""
     pytest.importorskip("distributed", reason="numbaconv.dask needs the 'dask' extra")
-    import logging
+    from numbaconv.dask import local_client
 
-    from distributed import Client, LocalCluster
-
-    # One Numba thread per worker: two workers on two cores must not oversubscribe them.
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        env={"NUMBA_NUM_THREADS": "1"},
-    )
-    client = Client(cluster)
+    client = local_client(n_workers=2, threads_per_worker=1)  # NUMBA_NUM_THREADS=1 on 2 cores
     try:
         yield client
     finally:
         client.close()
-        cluster.close()
+        client.cluster.close()

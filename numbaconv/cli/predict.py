@@ -120,14 +120,13 @@ def _on_dask(scheduler, batches, model, options, progress):
 
         with _Bar():
             return list(dask.compute(*tasks, scheduler="threads"))
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
+
+    from ..dask import local_client
 
     if scheduler == "processes":
-        # One Numba thread per worker process, so the workers share the cores, not oversubscribe.
-        cluster = LocalCluster(
-            threads_per_worker=1, dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}
-        )
-        client = Client(cluster)
+        client = local_client(n_workers=min(os.cpu_count() or 1, 4))
+        cluster = client.cluster
     else:
         cluster, client = None, Client(scheduler)
     try:

@@ -13,8 +13,8 @@ compute it on any scheduler: threads, processes, or a ``dask.distributed`` clust
   worker once.
 
 Workers run numbaconv's parallel kernels with ``NUMBA_NUM_THREADS`` threads each; give each
-worker its share of the cores (for example ``LocalCluster(n_workers=2, threads_per_worker=1,
-env={"NUMBA_NUM_THREADS": "1"})`` on two cores) so that they do not oversubscribe them.
+worker its share of the cores so that they do not oversubscribe them, as
+:func:`local_client` does (on two cores: 2 workers x 1 thread, ``NUMBA_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
@@ -29,4 +29,52 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from .batch import avg_pool2d, conv2d, max_pool2d, predict
 from .filters import convolve2d, correlate2d
 
-__all__ = ["avg_pool2d", "conv2d", "convolve2d", "correlate2d", "max_pool2d", "predict"]
+__all__ = [
+    "avg_pool2d",
+    "conv2d",
+    "convolve2d",
+    "correlate2d",
+    "local_client",
+    "max_pool2d",
+    "predict",
+]
+
+
+def local_client(n_workers=2, threads_per_worker=1, **cluster_options):
+    """A :class:`distributed.Client` on a new :class:`distributed.LocalCluster` of worker
+    processes, each running numbaconv's kernels on its share of the cores.
+
+    Parameters
+    ----------
+    n_workers, threads_per_worker : int, default 2 and 1
+    **cluster_options
+        Passed to ``LocalCluster`` (the dashboard is off unless ``dashboard_address`` is given).
+
+    Returns
+    -------
+    distributed.Client
+        The default client from now on; ``client.close(); client.cluster.close()`` (or a
+        ``with`` block around each) shuts both down.
+
+    Notes
+    -----
+    Each worker gets ``NUMBA_NUM_THREADS = max(1, cores // (n_workers * threads_per_worker))``
+    so that the workers' Numba threads together do not oversubscribe the machine.
+    """
+    import logging
+    import os
+
+    from distributed import Client, LocalCluster
+
+    share = max(1, (os.cpu_count() or 1) // (n_workers * threads_per_worker))
+    env = {"NUMBA_NUM_THREADS": str(share), **cluster_options.pop("env", {})}
+    cluster_options.setdefault("dashboard_address", None)
+    cluster_options.setdefault("silence_logs", logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        env=env,
+        **cluster_options,
+    )
+    return Client(cluster)

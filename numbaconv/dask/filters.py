@@ -238,6 +238,10 @@ def _correlate_block(block, weights, plan, boundary_options, block_id=None):
         offset = windows[b] - (start + lo) + k - 1  # 'full' output m's window starts at m-k+1
         take.append(slice(lo, hi))
         keep.append(slice(offset, offset + counts[b]))
+    if block.ndim == 2:  # one plane: its slice is the result, without a copy
+        return ops.correlate2d(block[tuple(take)], weights, "full", boundary, fillvalue)[
+            tuple(keep)
+        ]
     shape = (*block.shape[:-2], keep[0].stop - keep[0].start, keep[1].stop - keep[1].start)
     out = np.empty(shape, np.result_type(block.dtype, weights.dtype))
     for index in np.ndindex(block.shape[:-2]):
