@@ -13,6 +13,7 @@ minority there: chapter 13's T2/T3 failure. Both are ordinary callbacks:
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -110,6 +111,14 @@ class NonFiniteGuard(Callback):
         return "loss", None
 
 
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside numbaconv: the user's ``fit`` call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("numbaconv."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class CollapseWarning(UserWarning):
     """The model predicts one class for almost all of the validation set (a collapsed fit)."""
 
@@ -182,7 +191,7 @@ class CollapseCallback(Callback):
             f"{target_share:.1%} of the targets; try a lower learning rate, fit_one_cycle "
             "(1cycle) or batch norm"
         )
-        warnings.warn(CollapseWarning(self.message), stacklevel=2)
+        warnings.warn(CollapseWarning(self.message), stacklevel=_caller_level())
 
     def after_fit(self):
         if self.message is None:
