@@ -50,6 +50,13 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
+def _copy(array):
+    if isinstance(array, np.ndarray):
+        return array.copy()
+    with no_grad():
+        return Tensor(array).clone().data
+
+
 def _first_non_finite(array) -> float | None:
     values = np.asarray(Tensor(array).numpy())
     bad = values[~np.isfinite(values)]
@@ -71,26 +78,29 @@ class NonFiniteGuard(Callback):
     run_valid = False
 
     def before_batch(self):
-        with no_grad():
-            self._backup = [
-                (module._buffers, name, Tensor(buf).clone().data)
-                for module in self.learn.model.modules()
-                for name, buf in module._buffers.items()
-                if buf is not None
-            ]
+        self._backup = [
+            (module._buffers, name, _copy(buf))
+            for module in self.learn.model.modules()
+            for name, buf in module._buffers.items()
+            if buf is not None
+        ]
 
     def before_step(self):
         learn = self.learn
         grads = [
             (p, p.grad) for g in learn.opt.param_groups for p in g["params"] if p.grad is not None
         ]
-        with no_grad():
-            total = learn.loss
-            for _, grad in grads:
-                # sum(g)·0 is 0 for finite g and NaN otherwise; no array-sized temporary.
-                total = total + Tensor(grad).sum() * 0.0
-            if math.isfinite(total.item()):
-                return
+        # sum(g)·0 is 0 for finite g and NaN otherwise, and needs no array-sized temporary.
+        if isinstance(learn.loss.data, np.ndarray):  # host arrays: plain NumPy, no Tensor ops
+            total = float(learn.loss.data) + sum(float(grad.sum()) for _, grad in grads) * 0.0
+        else:  # device arrays: reduce where they live, then read one number
+            with no_grad():
+                reduced = learn.loss
+                for _, grad in grads:
+                    reduced = reduced + Tensor(grad).sum() * 0.0
+                total = reduced.item()
+        if math.isfinite(total):
+            return
         what, value = self._culprit(grads)
         if value is None:  # a float32 sum overflowed although every element is finite
             return
