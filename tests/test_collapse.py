@@ -42,6 +42,7 @@ def test_one_class_for_everything_warns_once_with_a_line_under_the_table(capsys)
     with pytest.warns(CollapseWarning) as record:
         learn.fit(3, lr=0.0)
     assert len(record) == 1  # once, although all three epochs collapsed
+    assert record[0].filename == __file__  # points at the fit call, not into numbaconv
     message = str(record[0].message)
     lines = capsys.readouterr().out.rstrip("\n").split("\n")
     assert lines[0].startswith("epoch") and len(lines) == 1 + 3 + 1

@@ -344,24 +344,18 @@ def test_non_finite_gradient_is_not_applied():
         np.testing.assert_array_equal(value, before[key])
 
 
-def test_guard_reads_one_scalar_per_step(monkeypatch):
-    from numbaconv.autograd import Tensor
-    from numbaconv.callbacks import CollapseCallback, NonFiniteGuard, ProgressCallback, Recorder
+def test_the_guard_is_an_ordinary_callback():
+    from numbaconv.callbacks import NonFiniteGuard
 
-    batches = tiny_batches((3, 3, 3), 0)
-    learn = Learner(TinyDLs(batches, []), tiny_model(bn=True))
-    learn.remove_cbs([Recorder, ProgressCallback, CollapseCallback])
-    reads = []
-    original = Tensor.numpy
-    monkeypatch.setattr(Tensor, "numpy", lambda self: reads.append(self.shape) or original(self))
-    learn.fit(1, lr=0.01)
-    assert reads == [()] * 3  # one 0-d value per training step, whatever the parameter count
+    batches = tiny_batches((3,), 0)
+    learn = quiet(Learner(TinyDLs(batches, []), tiny_model(bn=True)))
+    assert isinstance(learn.non_finite_guard, NonFiniteGuard)
     # and the guard is an ordinary callback: without it a NaN reaches the weights
     learn.remove_cb(NonFiniteGuard)
     bad_x = batches[0][0].copy()
     bad_x[0, 0, 0, 0] = np.nan
     learn.dls = TinyDLs([(bad_x, batches[0][1])], [])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # no error: nothing stops the NaN
         learn.fit(1, lr=0.01)
     assert np.isnan(learn.model[0].weight.data).all()
 

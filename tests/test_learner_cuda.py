@@ -60,3 +60,18 @@ def test_guard_on_the_device_keeps_the_weights():
         learn.fit(1, 0.01)
     for key, value in learn.model.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_guard_reads_one_scalar_per_step_on_the_device(monkeypatch):
+    from numbaconv.autograd import Tensor
+    from numbaconv.callbacks import CollapseCallback, ProgressCallback, Recorder
+
+    learn, _, _ = cuda_learner()
+    learn.remove_cbs([Recorder, ProgressCallback, CollapseCallback])
+    learn.dls.valid = []
+    reads = []
+    original = Tensor.numpy
+    monkeypatch.setattr(Tensor, "numpy", lambda self: reads.append(self.shape) or original(self))
+    learn.fit(1, 0.01)
+    # the loss and the 6 gradients folded on the device: one 0-d read per step (2 steps)
+    assert reads == [(), ()]

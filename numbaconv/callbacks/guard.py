@@ -13,6 +13,7 @@ minority there: chapter 13's T2/T3 failure. Both are ordinary callbacks:
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -49,6 +50,13 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
+def _copy(array):
+    if isinstance(array, np.ndarray):
+        return array.copy()
+    with no_grad():
+        return Tensor(array).clone().data
+
+
 def _first_non_finite(array) -> float | None:
     values = np.asarray(Tensor(array).numpy())
     bad = values[~np.isfinite(values)]
@@ -70,26 +78,29 @@ class NonFiniteGuard(Callback):
     run_valid = False
 
     def before_batch(self):
-        with no_grad():
-            self._backup = [
-                (module._buffers, name, Tensor(buf).clone().data)
-                for module in self.learn.model.modules()
-                for name, buf in module._buffers.items()
-                if buf is not None
-            ]
+        self._backup = [
+            (module._buffers, name, _copy(buf))
+            for module in self.learn.model.modules()
+            for name, buf in module._buffers.items()
+            if buf is not None
+        ]
 
     def before_step(self):
         learn = self.learn
         grads = [
             (p, p.grad) for g in learn.opt.param_groups for p in g["params"] if p.grad is not None
         ]
-        with no_grad():
-            total = learn.loss
-            for _, grad in grads:
-                # sum(g)·0 is 0 for finite g and NaN otherwise; no array-sized temporary.
-                total = total + Tensor(grad).sum() * 0.0
-            if math.isfinite(total.item()):
-                return
+        # sum(g)·0 is 0 for finite g and NaN otherwise, and needs no array-sized temporary.
+        if isinstance(learn.loss.data, np.ndarray):  # host arrays: plain NumPy, no Tensor ops
+            total = float(learn.loss.data) + sum(float(grad.sum()) for _, grad in grads) * 0.0
+        else:  # device arrays: reduce where they live, then read one number
+            with no_grad():
+                reduced = learn.loss
+                for _, grad in grads:
+                    reduced = reduced + Tensor(grad).sum() * 0.0
+                total = reduced.item()
+        if math.isfinite(total):
+            return
         what, value = self._culprit(grads)
         if value is None:  # a float32 sum overflowed although every element is finite
             return
@@ -108,6 +119,14 @@ class NonFiniteGuard(Callback):
             if value is not None:
                 return f"gradient of {names.get(id(param), '?')!r}", value
         return "loss", None
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside numbaconv: the user's ``fit`` call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("numbaconv."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class CollapseWarning(UserWarning):
@@ -182,7 +201,7 @@ class CollapseCallback(Callback):
             f"{target_share:.1%} of the targets; try a lower learning rate, fit_one_cycle "
             "(1cycle) or batch norm"
         )
-        warnings.warn(CollapseWarning(self.message), stacklevel=2)
+        warnings.warn(CollapseWarning(self.message), stacklevel=_caller_level())
 
     def after_fit(self):
         if self.message is None:
