@@ -61,3 +61,29 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         flat[i] = old
         gflat[i] = (up - down) / (2 * eps)
     return grad
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, training, eps):
+    """Float64 batch norm over (N, H, W) per channel: ``(y, mean, invstd)``.
+
+    Training uses this batch's mean and biased variance; eval the running statistics.
+    """
+    x = np.asarray(x, np.float64)
+    if training:
+        mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    else:
+        mean, var = np.asarray(running_mean, np.float64), np.asarray(running_var, np.float64)
+    invstd = 1.0 / np.sqrt(var + eps)
+    per_channel = (1, -1, 1, 1)
+    xhat = (x - mean.reshape(per_channel)) * invstd.reshape(per_channel)
+    y = xhat * np.asarray(weight, np.float64).reshape(per_channel)
+    return y + np.asarray(bias, np.float64).reshape(per_channel), mean, invstd
+
+
+def batch_norm_running(running_mean, running_var, x, momentum):
+    """The running statistics after one training step (unbiased variance, as PyTorch)."""
+    x = np.asarray(x, np.float64)
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    return (1 - momentum) * running_mean + momentum * mean, (
+        1 - momentum
+    ) * running_var + momentum * var

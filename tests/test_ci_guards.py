@@ -66,3 +66,38 @@ def test_unknown_tier_names_are_refused():
     result = _pytest(["tests/test_layering.py"], NUMBACONV_REQUIRE_TIERS="thread")
     assert result.returncode != 0
     assert "unknown tiers ['thread']" in result.stdout + result.stderr
+
+
+def _checker():
+    """``scripts/check_train_accuracy.py``, the check ``.ci/run`` applies to numbaconv train."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import check_train_accuracy
+    finally:
+        sys.path.pop(0)
+    return check_train_accuracy
+
+
+TRAIN_LOG = """numbaconv train: simple_cnn_3v7 (6,722 parameters) on the bundled MNIST sample
+epoch     train_loss  valid_loss  accuracy  time
+0         0.613304    0.231221    0.915000  00:40
+1         0.302812    0.087572    {last}  00:22
+
+validation accuracy {last} (199 of 200 images)
+"""
+
+
+@pytest.mark.parametrize(("last", "passes"), [("0.995000", True), ("0.975000", False)])
+def test_the_accuracy_check_reads_the_last_epoch(tmp_path, last, passes):
+    check_train_accuracy = _checker()
+    log = tmp_path / "train.log"
+    log.write_text(TRAIN_LOG.format(last=last))
+    assert check_train_accuracy.final_accuracy(log.read_text()) == float(last)
+    assert (check_train_accuracy.main([str(log), "--minimum", "0.98"]) == 0) is passes
+
+
+def test_the_accuracy_check_fails_without_a_table(tmp_path):
+    check_train_accuracy = _checker()
+    log = tmp_path / "train.log"
+    log.write_text("Traceback (most recent call last):\n")
+    assert check_train_accuracy.main([str(log), "--minimum", "0.98"]) == 1

@@ -316,6 +316,7 @@ def test_device_arrays_of_other_dtypes_are_refused(dtype, needle):
     assert "float32 or float64" in message and "cast it" in message
 
 
+@pytest.mark.needs_gpu
 @pytest.mark.skipif(SIMULATING, reason="the simulator's arrays have no __cuda_array_interface__")
 def test_foreign_cuda_array_interface_objects_run_without_copies():
     class Foreign:

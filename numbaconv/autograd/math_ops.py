@@ -2,7 +2,7 @@
 
 Binary operations broadcast as NumPy does; their backward sums the gradient
 back to each input's own shape (:func:`unbroadcast`). Each Function writes its array code
-once against ``xp`` (:func:`numbaconv.autograd._xp.namespace`): NumPy on the host, CUDA
+once against ``xp`` (:func:`numbaconv._backend.xp.namespace`): NumPy on the host, CUDA
 kernels on the device.
 """
 

@@ -61,14 +61,14 @@ def nll_targets(target, input_shape, device: str = "cpu"):
     arr = np.asarray(target)
     _int_dtype("target", arr)
     check_shape("target", arr, expected, f"for input of shape {input_shape}")
-    classes = input_shape[1]
-    if arr.size and (arr.min() < 0 or arr.max() >= classes):
-        bad = arr[(arr < 0) | (arr >= classes)]
-        raise ValueError(
-            f"target holds class index {int(bad.flat[0])}, outside [0, {classes}) for input with "
-            f"{classes} classes"
-        )
     arr = np.ascontiguousarray(arr, dtype=np.int64)
+    classes = input_shape[1]
+    bad = _backend.CPU.kernels.loss.first_invalid_label(arr.reshape(arr.size), classes)
+    if bad >= 0:
+        raise ValueError(
+            f"target holds class index {int(arr.flat[bad])}, outside [0, {classes}) for input "
+            f"with {classes} classes"
+        )
     return _backend.to_device(arr) if device == "cuda" else arr
 
 

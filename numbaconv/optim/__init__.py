@@ -2,10 +2,12 @@
 
 The optimizers work on a duck type: any object with ``.data`` (a NumPy float array,
 updated in place) and ``.grad`` (a NumPy array of the same shape, or ``None`` to skip
-the parameter this step). ``numbaconv.nn.Parameter`` is such an object. Parameters whose
-``.data`` is a CUDA device array (a model moved with ``.to("cuda")``) are updated by CUDA
-kernels (``numbaconv.kernels.cuda.optim``) with the same math, their state buffers live on the
-device, and a step copies nothing to the host.
+the parameter this step). ``numbaconv.nn.Parameter`` is such an object. Each update is one
+call of :func:`numbaconv.ops.sgd_step` or :func:`numbaconv.ops.adam_step` per parameter: CPU
+kernels for NumPy data, CUDA kernels with the same math for device data (a model moved with
+``.to("cuda")``), whose state buffers then live on the device too, so that a step copies
+nothing to the host. :meth:`Optimizer.state_dict` and :meth:`Optimizer.load_state_dict` save
+and restore that state in PyTorch's form (``Learner.save``/``load`` use them).
 
 Weight decay can be switched off per group with ``"do_wd": False`` (fastai's
 ``do_wd``): unlike setting the group's decay to 0, the flag survives schedules that

@@ -38,8 +38,25 @@ def _nll_backward(grad, target, grad_input):
                     grad_input[n, c, s] = 0
 
 
+def _first_invalid_label(target, classes):
+    for i in range(target.shape[0]):
+        if target[i] < 0 or target[i] >= classes:
+            return i
+    return -1
+
+
 _nll_forward = cpu_serial_kernel(_nll_forward)
 _nll_backward = cpu_serial_kernel(_nll_backward)
+_first_invalid_label = cpu_serial_kernel(_first_invalid_label)
+
+
+def first_invalid_label(target, classes) -> int:
+    """Position of the first label of the flat int64 ``target`` outside [0, classes), or -1.
+
+    Host labels only (``numbaconv.ops.loss`` turns a hit into a ValueError): one pass, where
+    NumPy's ``min()`` and ``max()`` take two reductions of several microseconds each.
+    """
+    return _first_invalid_label(target, classes)
 
 
 def nll_forward(log_probs, target, out):

@@ -3,8 +3,8 @@
 One thread owns one parameter element and updates it, its gradient-derived buffers and its
 state in place with the per-element rules of :mod:`numbaconv.kernels.update_rules`, which the
 CPU kernels compile too.
-Every scalar arrives already rounded to the parameter's dtype, as NumPy rounds a Python float
-before it meets a float32 array, so the two paths differ only by fused multiply-adds.
+The launchers round every scalar to the parameter's dtype, as NumPy rounds a Python float
+before it meets a float32 array, so the CPU and CUDA paths differ only by fused multiply-adds.
 """
 
 from __future__ import annotations
@@ -103,14 +103,26 @@ def sgd_step(
     """One SGD update of the flat parameter ``data`` from ``grad``, in place.
 
     ``buf`` is the momentum buffer (written on the ``first`` step, read and updated after);
-    ``keep`` is ``1 - dampening``; scalars are in ``data``'s dtype; flags are bools. All arrays
+    ``keep`` is ``1 - dampening``; scalars are Python floats, rounded here to ``data``'s dtype;
+    flags are bools. All arrays
     are 1-D C-contiguous device arrays of one float dtype.
     """
     if data.shape[0] == 0:
         return
     blocks, threads = launch_config(data.shape[0])
+    f = data.dtype.type
     _sgd_step[blocks, threads](
-        data, grad, buf, lr, momentum, keep, weight_decay, decay, use_momentum, first, nesterov
+        data,
+        grad,
+        buf,
+        f(lr),
+        f(momentum),
+        f(keep),
+        f(weight_decay),
+        bool(decay),
+        bool(use_momentum),
+        bool(first),
+        bool(nesterov),
     )
 
 
@@ -135,25 +147,27 @@ def adam_step(
 
     ``decoupled``: multiply ``data`` by ``decay_factor`` (``1 - lr*wd``) first; ``l2``: add
     ``wd * data`` to the gradient instead. ``step_size`` is ``lr / (1 - mom**step)`` and
-    ``debias2`` is ``1 - sqr_mom**step``. Scalars in ``data``'s dtype.
+    ``debias2`` is ``1 - sqr_mom**step``. Scalars are Python floats, rounded here to ``data``'s
+    dtype.
     """
     if data.shape[0] == 0:
         return
     blocks, threads = launch_config(data.shape[0])
+    f = data.dtype.type
     _adam_step[blocks, threads](
         data,
         grad,
         grad_avg,
         sqr_avg,
-        decay_factor,
-        decoupled,
-        l2,
-        wd,
-        mom,
-        one_minus_mom,
-        sqr_mom,
-        one_minus_sqr_mom,
-        step_size,
-        debias2,
-        eps,
+        f(decay_factor),
+        bool(decoupled),
+        bool(l2),
+        f(wd),
+        f(mom),
+        f(one_minus_mom),
+        f(sqr_mom),
+        f(one_minus_sqr_mom),
+        f(step_size),
+        f(debias2),
+        f(eps),
     )

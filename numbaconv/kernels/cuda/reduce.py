@@ -1,6 +1,6 @@
 """Reduction CUDA kernels: sum, max and argmax along the last axis of an (M, K) buffer.
 
-The namespace (``numbaconv.autograd._xp``) moves the reduced axes to the end first, so one
+The namespace (``numbaconv._backend.cuda_xp``) moves the reduced axes to the end first, so one
 row-reduction serves every ``axis``/``keepdims`` combination. One thread owns one row and adds
 its K terms in index order, so results never depend on the launch configuration (no atomics,
 no tree whose shape follows the block size). Few long rows (a whole-array sum) are split into
