@@ -5,7 +5,7 @@ Runs on a GPU, or in the CUDA simulator in its own process::
 
     NUMBA_ENABLE_CUDASIM=1 NUMBACONV_CUDA_THREADS=7 python -m pytest tests/test_cuda_tiled.py
 
-In the simulator the tiles are tiny (2 x 2 threads, 6 x 4 and 10 x 2 outputs, 3 terms a step),
+In the simulator the tiles are tiny (2 x 2 threads, 6 x 4 and 10 x 2 outputs, 4 terms a step),
 so these shapes end in ragged tiles on every axis and grids hold several blocks.
 """
 
