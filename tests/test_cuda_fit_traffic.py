@@ -9,28 +9,21 @@ simulated device array to NumPy. Runs on a GPU, or in the simulator in its own p
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from numbaconv import _backend
 
-if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") and not _backend.cuda_available():
-    pytest.fail(f"NUMBA_ENABLE_CUDASIM is set but CUDA is not usable: {_backend._cuda_problem()}")
-if not _backend.cuda_available():
-    pytest.skip(
-        f"CUDA is not usable here ({_backend._cuda_problem()}); run this module with "
-        "NUMBA_ENABLE_CUDASIM=1 or on a GPU",
-        allow_module_level=True,
-    )
+from .cuda_guard import require_cuda
 
-from numba import cuda
+require_cuda()
 
-from numbaconv import nn
-from numbaconv.data import DataLoaders
-from numbaconv.learner import Learner
-from numbaconv.metrics import accuracy
+from numba import cuda  # noqa: E402
+
+from numbaconv import nn  # noqa: E402
+from numbaconv.data import DataLoaders  # noqa: E402
+from numbaconv.learner import Learner  # noqa: E402
+from numbaconv.metrics import accuracy  # noqa: E402
 
 SIMULATING = bool(cuda.config.ENABLE_CUDASIM)
 
