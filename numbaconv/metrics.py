@@ -45,18 +45,22 @@ def _on_device(value):
 
 
 def _device_accuracy(scores, targ, axis):
-    """:func:`accuracy` of a device Tensor, as a 0-d float64 device Tensor (no host copy)."""
+    """:func:`accuracy` of a device Tensor, as a 0-d float64 device Tensor (no copy to the
+    host; host targets are copied to the device)."""
+    from .autograd import Tensor
+
     target = _on_device(targ)
+    if target is None:
+        target = Tensor(_as_array("targ", targ)).to("cuda")
     predicted = scores.argmax(axis=axis)
-    target_shape = tuple(target.shape) if target is not None else np.shape(targ)
-    if predicted.shape != target_shape:
+    if predicted.shape != target.shape:
         raise ValueError(
-            f"targ has shape {target_shape}; expected {predicted.shape} (inp's shape "
+            f"targ has shape {target.shape}; expected {predicted.shape} (inp's shape "
             f"{scores.shape} without axis {axis})"
         )
     if predicted.size == 0:
         return math.nan
-    return (predicted == (target if target is not None else targ)).double().mean()
+    return (predicted == target).double().mean()
 
 
 def accuracy(inp, targ, axis: int = -1) -> float:

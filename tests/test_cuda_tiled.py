@@ -5,7 +5,7 @@ Runs on a GPU, or in the CUDA simulator in its own process::
 
     NUMBA_ENABLE_CUDASIM=1 NUMBACONV_CUDA_THREADS=7 python -m pytest tests/test_cuda_tiled.py
 
-In the simulator the tiles are tiny (2 x 2 threads, 6 x 4 and 10 x 2 outputs, 4 terms a step),
+In the simulator the tiles are tiny (2 x 2 threads, 16 x 4 and 20 x 2 outputs, 8 terms a step),
 so these shapes end in ragged tiles on every axis and grids hold several blocks.
 """
 
@@ -109,10 +109,10 @@ def test_grad_weight_pieces_are_reduced_in_a_fixed_order(monkeypatch):
     # Same launch, same bits: no atomics, no order that depends on scheduling.
     np.testing.assert_array_equal(_grad_weight(x, gy, w.shape, cfg), first)
     # Many short pieces: another order, the same sum to rounding.
-    monkeypatch.setattr(launch, "MAX_TERMS_PER_PIECE", 4)
+    monkeypatch.setattr(launch, "MAX_TERMS_PER_PIECE", 8)
     terms = gy.shape[0] * gy.shape[2] * gy.shape[3]
     tile = launch.gemm_tile(w.size // w.shape[0], 4)
-    assert tile.bk == 4 and launch.reduction_pieces(terms, 1, tile.bk)[0] == -(-terms // 4)
+    assert tile.bk == 8 and launch.reduction_pieces(terms, 1, tile.bk)[0] == -(-terms // 8)
     _close(_grad_weight(x, gy, w.shape, cfg), first, np.float32)
 
 
