@@ -10,6 +10,10 @@ accumulate a value over the batches of an epoch from the Learner's current state
 - :class:`AvgLoss`: the sample-weighted mean of the per-batch (mean) loss.
 - :class:`AvgSmoothLoss`: the debiased exponential moving average of the training
   loss that fastai reports as ``train_loss``.
+
+On CUDA, :func:`accuracy` and the ``Avg*`` means (but the smoothed loss, which is reported
+every step) stay on the device: the batch values are summed there and copied to the host once,
+when ``value`` is read at the end of the epoch.
 """
 
 from __future__ import annotations
@@ -29,6 +33,36 @@ def _as_array(name: str, value) -> np.ndarray:
     return np.asarray(value)
 
 
+def _on_device(value):
+    """``value`` as a Tensor when its data lives on a CUDA device, else None."""
+    from . import _backend
+    from .autograd import Tensor
+
+    data = value.data if isinstance(value, Tensor) else value
+    if not _backend.is_device_array(data):
+        return None
+    return value if isinstance(value, Tensor) else Tensor(data)
+
+
+def _device_accuracy(scores, targ, axis):
+    """:func:`accuracy` of a device Tensor, as a 0-d float64 device Tensor (no copy to the
+    host; host targets are copied to the device)."""
+    from .autograd import Tensor
+
+    target = _on_device(targ)
+    if target is None:
+        target = Tensor(_as_array("targ", targ)).to("cuda")
+    predicted = scores.argmax(axis=axis)
+    if predicted.shape != target.shape:
+        raise ValueError(
+            f"targ has shape {target.shape}; expected {predicted.shape} (inp's shape "
+            f"{scores.shape} without axis {axis})"
+        )
+    if predicted.size == 0:
+        return math.nan
+    return (predicted == target).double().mean()
+
+
 def accuracy(inp, targ, axis: int = -1) -> float:
     """Fraction of rows whose arg-max over ``axis`` equals the target class.
 
@@ -45,14 +79,19 @@ def accuracy(inp, targ, axis: int = -1) -> float:
 
     Returns
     -------
-    float
-        In [0, 1]; NaN for an empty batch (N = 0).
+    float or Tensor
+        In [0, 1]; NaN for an empty batch (N = 0). For scores on a CUDA device, a 0-d float64
+        Tensor on the device (read it with ``float()``), so that a validation loop copies
+        nothing to the host per batch.
 
     Raises
     ------
     ValueError
         ``targ``'s shape differs from ``inp``'s shape without ``axis``.
     """
+    on_device = _on_device(inp)
+    if on_device is not None:
+        return _device_accuracy(on_device, targ, axis)
     scores = _as_array("inp", inp)
     target = _as_array("targ", targ)
     if scores.ndim == 0:
@@ -106,11 +145,19 @@ class _WeightedMean(Metric):
 
     def accumulate(self, learn) -> None:
         bs = _batch_size(learn)
-        self.total += float(self._batch_mean(learn)) * bs
+        mean = self._batch_mean(learn)
+        on_device = _on_device(mean)
+        if on_device is None:
+            self.total += float(mean) * bs
+        else:
+            # Summed on the device; ``value`` copies the total once.
+            self.total = on_device.double() * bs + self.total
         self.count += bs
 
     @property
     def value(self):
+        if not isinstance(self.total, float):
+            self.total = float(self.total)
         return self.total / self.count if self.count else None
 
 

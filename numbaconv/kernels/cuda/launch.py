@@ -84,9 +84,11 @@ class GemmTile:
 # channels (8 or 16, as in the chapter's models), where a 64-wide tile would idle 3/4 of it.
 WIDE_TILE = GemmTile(bm=64, bn=64, bk=16, tm=4, tn=4)
 NARROW_TILE = GemmTile(bm=128, bn=16, bk=16, tm=4, tn=2)
-# Simulator tiles: 2 x 2 threads; odd edges so tiny shapes end in ragged tiles.
-SIMULATOR_WIDE_TILE = GemmTile(bm=6, bn=4, bk=3, tm=3, tn=2)
-SIMULATOR_NARROW_TILE = GemmTile(bm=10, bn=2, bk=3, tm=5, tn=1)
+# Simulator tiles: 2 x 2 threads, so the test shapes (tens of rows, a few columns, tens of
+# terms) end in ragged tiles on every axis. The simulator's cost is per block and per barrier
+# (two per bk terms), so the tiles are long and deep: a 28x28 training step stays in minutes.
+SIMULATOR_WIDE_TILE = GemmTile(bm=16, bn=4, bk=8, tm=8, tn=2)
+SIMULATOR_NARROW_TILE = GemmTile(bm=20, bn=2, bk=8, tm=10, tn=1)
 
 
 def gemm_tile(columns: int, itemsize: int) -> GemmTile | None:

@@ -10,8 +10,9 @@ combined by a shared-memory tree in a fixed pairing. No atomics, so results are 
 run to run; the block width is a constant rather than ``NUMBACONV_CUDA_THREADS`` so that the
 summation order, and hence every bit of the result, does not depend on the launch
 configuration. (The order differs from the CPU's single running sum: the two backends agree to
-rounding.) Statistics are two-pass, as on the CPU. The backward kernel's block then writes the
-channel's input gradients itself, with the float64 sums still in hand.
+rounding.) Statistics take one coalesced pass over the input (sums of ``x − shift`` and its
+square, the shift one of the channel's values; see the kernel). The backward kernel's block
+sums in one pass and then writes the channel's input gradients, with the float64 sums in hand.
 
 Elementwise work (``batch_norm_apply``: one thread per element; ``batch_norm_invstd`` and
 ``batch_norm_update_running``: one thread per channel) uses the usual grid-stride launch.
@@ -66,20 +67,26 @@ def _batch_norm_stats(x, eps, mean, var, invstd):
     count = n_batch * plane
     t = cuda.threadIdx.x
     for c in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
+        # One pass over the channel, summing x - shift and its square. The shift is one of the
+        # channel's own values, so (mean - shift)² is of the order of the variance and
+        # E[d²] − E[d]² loses no more than the two-pass formula would; a non-finite shift
+        # would turn every term into NaN, so plain sums (shift 0) propagate Inf as NumPy does.
+        shift = np.float64(x[0, c, 0, 0])
+        if not math.isfinite(shift):
+            shift = 0.0
         total = 0.0
-        for i in range(t, count, REDUCTION_THREADS):
-            r = i % plane
-            total += x[i // plane, c, r // width, r % width]
-        channel_mean = _block_sum(partial, total) / count
-        # Two passes: summing squared deviations avoids E[x²] − E[x]² cancellation.
         squares = 0.0
         for i in range(t, count, REDUCTION_THREADS):
             r = i % plane
-            deviation = x[i // plane, c, r // width, r % width] - channel_mean
+            deviation = x[i // plane, c, r // width, r % width] - shift
+            total += deviation
             squares += deviation * deviation
-        channel_var = _block_sum(partial, squares) / count
+        mean_deviation = _block_sum(partial, total) / count
+        channel_var = _block_sum(partial, squares) / count - mean_deviation * mean_deviation
+        if channel_var < 0.0:  # rounding; NaN passes through
+            channel_var = 0.0
         if t == 0:
-            mean[c] = channel_mean
+            mean[c] = shift + mean_deviation
             var[c] = channel_var
             invstd[c] = 1.0 / _sqrt(channel_var + eps)
 
