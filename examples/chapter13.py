@@ -21,7 +21,7 @@ is 17 epochs of 7 steps; T6: 585, 84 epochs), so that the chapter's lessons hold
 
 Usage::
 
-    python examples/chapter13.py                 # the book's steps, about 10 minutes on 2 cores
+    python examples/chapter13.py                 # the book's steps, a few minutes on 2 cores
     python examples/chapter13.py --book-epochs   # the book's epochs: a minute, undertrained
     python examples/chapter13.py --quick         # fewer images and epochs (tests and docs)
     python examples/chapter13.py --only T1 T4 --seed 3 --plots figures/
