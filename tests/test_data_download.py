@@ -103,6 +103,15 @@ def test_download_success_with_sha256(server, dest_dir):
     assert leftovers(dest_dir) == []
 
 
+def test_download_progress_bar_counts_the_bytes(server, dest_dir, capsys):
+    # PAYLOAD is 10,243 bytes: the bar (fastprogress, as fastai's downloads) ends at all of them.
+    dest = dest_dir / "file.bin"
+    download(server.url("file.bin"), dest, sha256=sha256_of(PAYLOAD), progress=True)
+    assert dest.read_bytes() == PAYLOAD
+    out = capsys.readouterr().out
+    assert f"100.00% [{len(PAYLOAD)}/{len(PAYLOAD)}" in out and "file.bin" in out
+
+
 def test_download_with_md5_and_size_and_new_folder(server, tmp_path):
     dest = tmp_path / "new" / "deeper" / "file.bin"
     download(server.url("file.bin"), dest, md5=md5_of(PAYLOAD).upper(), size=len(PAYLOAD))

@@ -180,3 +180,18 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
         show_image(np.zeros((4, 4)))
     with pytest.raises(ImportError, match=r'pip install "numbaconv\[plot\]"'):
         show_batch((np.zeros((2, 4, 4)), np.zeros(2, np.int64)))
+
+
+def test_normalized_rgb_batch_is_shown_within_zero_one(plt):
+    # Undoing Normalize rounds some pixels just outside [0, 1], which matplotlib would clip
+    # with a warning on RGB; show_batch clips them itself and keeps the colours.
+    x = np.random.default_rng(0).integers(0, 256, (16, 3, 8, 8)).astype(np.uint8)
+    x[:, :, 0, 0] = 0  # exact zeros, the values that decode to tiny negatives
+    y = np.arange(16) % 2
+    dls = DataLoaders.from_arrays(x, y, x, y, bs=8, vocab=("a", "b"), normalize=Normalize())
+    axes = show_batch(dls, max_n=4)
+    for ax in axes:
+        shown = np.asarray(ax.images[0].get_array())
+        assert shown.shape == (8, 8, 3)
+        assert 0.0 <= shown.min() and shown.max() <= 1.0
+        assert shown.min() == 0.0  # the zeros stay zeros

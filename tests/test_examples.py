@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -30,7 +32,9 @@ RESULT_ROW = re.compile(
     rf"{NUMBER}\s+\d+\.\ds$",
     re.M,
 )
-STEPS_ROW = re.compile(r"^(T\d)\s+([\d,]+)\s+([\d,]+)\s+(\d+)\s+(\d+)\s+(\d+)$", re.M)
+STEPS_ROW = re.compile(
+    r"^(T\d)\s+([\d,]+)\s+([\d,]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+([\d,]+)$", re.M
+)
 EPOCH_ROW = re.compile(rf"^(\d+)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+\d\d:\d\d\s*$", re.M)
 
 
@@ -80,13 +84,15 @@ def test_quick_steps_per_epoch_are_hand_computed(quick_run):
     out, _ = quick_run
     # --quick keeps 52 training images per class: 104 (3 vs 7) and 520 (10 digits); the last
     # partial batch is dropped, as fastai drops it.
+    # Columns: images ours/book, bs, epochs ours/book (--quick: 1), steps ours/book.
     expected = {
-        "T1": ("104", "12,396", "64", "1", "193"),
-        "T2": ("520", "60,000", "64", "8", "937"),
-        **{key: ("520", "60,000", "512", "1", "117") for key in ("T3", "T4", "T5", "T6")},
+        "T1": ("104", "12,396", "64", "1", "2", "1", "386"),
+        "T2": ("520", "60,000", "64", "1", "1", "8", "937"),
+        **{key: ("520", "60,000", "512", "1", "1", "1", "117") for key in ("T3", "T4", "T5")},
+        "T6": ("520", "60,000", "512", "1", "5", "1", "585"),
     }
     assert {row[0]: row[1:] for row in STEPS_ROW.findall(out)} == expected
-    assert "bs 512 an epoch of 4,000 images is only 7 steps" in out
+    assert "--quick: 52 training and 10 validation images per class" in out
 
 
 def test_models_said_to_predict_one_class_score_one_over_the_classes(quick_run):
@@ -126,3 +132,46 @@ def test_quick_run_is_identical_across_thread_counts():
     assert [row[0] for row in rows_one] == ["T1", "T5"]
     assert rows_one == rows_two
     assert EPOCH_ROW.findall(one) == EPOCH_ROW.findall(two)
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("chapter13_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_epochs_make_the_books_steps():
+    example = load_example()
+    # The book's steps: 12,396 // 64 * 2 = 386 (T1); 60,000 // 64 = 937 (T2); 60,000 // 512 =
+    # 117 (T3-T5) and 5 * 117 = 585 (T6).
+    assert example.BOOK_STEPS == {"T1": 386, "T2": 937, "T3": 117, "T4": 117, "T5": 117, "T6": 585}
+    # On the sample: 800 // 64 = 12 steps per epoch (T1), 4,000 // 64 = 62 (T2), 4,000 // 512 = 7.
+    on_sample = {
+        key: example.epochs_for(key, 800 if key == "T1" else 4000)
+        for key in "T1 T2 T3 T4 T5 T6".split()
+    }
+    assert on_sample == {"T1": 33, "T2": 16, "T3": 17, "T4": 17, "T5": 17, "T6": 84}
+    # On the book's own data the book's epochs come back; --book-epochs and --quick keep them.
+    assert example.epochs_for("T1", 12_396) == 2 and example.epochs_for("T6", 60_000) == 5
+    assert example.epochs_for("T6", 4000, book_epochs=True) == 5
+    assert example.epochs_for("T6", 4000, quick=True) == 1
+
+
+def test_data_runs_the_experiments_whose_model_fits(tmp_path):
+    # 64 training images of two classes: T1 (3 vs 7) runs, the 10-class T2-T6 are skipped.
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 32), ("valid", 5)):
+        for name in ("three", "seven"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(
+                    folder / f"{i}.png"
+                )
+    out = run_example("--data", tmp_path, "--book-epochs", "--only", "T1", "T4")
+    assert "skipping T4: the data has 2 classes" in out
+    assert [row[0] for row in RESULT_ROW.findall(out)] == ["T1"]
+    assert {row[0]: row[1:] for row in STEPS_ROW.findall(out)} == {
+        "T1": ("64", "12,396", "64", "2", "2", "2", "386")
+    }

@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     int
         Exit status: 0 on success; 1 after a one-line ``numbaconv COMMAND: error: ...`` on
         stderr for bad data, missing or unreadable files, CUDA being unavailable or a loss that
-        became NaN/Inf; 130 when interrupted. Usage errors exit through argparse
-        (``SystemExit(2)``).
+        became NaN/Inf; 2 after such a line when ``--dataset mnist-full`` (or
+        ``mnist-sample-full``) cannot be downloaded; 130 when interrupted. Usage errors exit
+        through argparse (``SystemExit(2)``).
     """
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -124,7 +124,8 @@ def _batch_from(source):
     if isinstance(source, DataLoader):
         x, y = source.one_batch()
         if source.normalize is not None:
-            x = source.normalize.decode(x)
+            # Decoding rounds a few pixels just outside [0, 1]; matplotlib warns on RGB then.
+            x = np.clip(_to_numpy(source.normalize.decode(x)), 0.0, 1.0)
         return x, y, vocab if vocab is not None else source.vocab
     if isinstance(source, (tuple, list)) and len(source) == 2:
         images, labels = _to_numpy(source[0]), source[1]
