@@ -76,18 +76,29 @@ def window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
 
 def inner_window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
     """:func:`window_argmax` of a window that lies wholly inside plane ``x[n, c]``: no bounds
-    tests, and the running maximum is updated with selects rather than branches (the rule of
-    :func:`takes_over`, spelled out: a twin helper cannot call another one), so the loop runs
-    without data-dependent jumps. Returns (value in ``x``'s dtype, flat ``h*W + w`` index)."""
+    tests and no data-dependent branches. Returns (value in ``x``'s dtype, flat ``h*W + w``
+    index).
+
+    Two passes over the (cache-hot) window. The first takes the maximum with selects (the rule
+    of :func:`takes_over`, spelled out: a twin helper cannot call another one). The second,
+    from the back, keeps the last position seen that holds the maximum, or a NaN: that is the
+    first maximum, or the first NaN when the maximum is NaN (no number equals NaN). Its tests
+    do not depend on each other, unlike a running (value, index) pair, which made the CPU's
+    2x2 pooling with indices 3x slower than without.
+    """
     width = x.shape[3]
     best = x[n, c, hstart, wstart]
-    best_index = hstart * width + wstart
     for ki in range(kh):
-        ih = hstart + ki * dh
         for kj in range(kw):
-            iw = wstart + kj * dw
-            value = x[n, c, ih, iw]
+            value = x[n, c, hstart + ki * dh, wstart + kj * dw]
             take = (value > best) | ((value != value) & (best == best))
             best = value if take else best
-            best_index = ih * width + iw if take else best_index
+    best_index = hstart * width + wstart
+    for ki in range(kh - 1, -1, -1):
+        ih = hstart + ki * dh
+        for kj in range(kw - 1, -1, -1):
+            iw = wstart + kj * dw
+            value = x[n, c, ih, iw]
+            hit = (value == best) | (value != value)
+            best_index = ih * width + iw if hit else best_index
     return best, best_index
