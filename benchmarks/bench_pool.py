@@ -59,3 +59,73 @@ class PoolTorchCPU:
 
     def time_pool(self, shape, op):
         self.call()
+
+
+# Issue 11's pooling targets: max_pool2d 2x2 forward and forward + backward >= 5x PyTorch CPU,
+# adaptive_avg_pool2d(x, 1) forward >= 1x, on these shapes (float32, 2 threads each).
+TARGET_SHAPES = {
+    "64x16x28x28": (64, 16, 28, 28),
+    "16x64x56x56": (16, 64, 56, 56),
+    "512x8x14x14": (512, 8, 14, 14),
+}
+TARGETS = ["max_pool2d_2x2_forward", "max_pool2d_2x2_forward_backward", "adaptive_avg_pool2d_1"]
+
+
+def _target_input(shape):
+    return np.random.default_rng(0).standard_normal(TARGET_SHAPES[shape]).astype(np.float32)
+
+
+class PoolTargets:
+    """numbaconv on the target rows; the forward + backward row is what a training step runs
+    (ops.max_pool2d, then ops.max_pool2d_grad recomputing the argmax from x)."""
+
+    params = (list(TARGET_SHAPES), TARGETS)
+    param_names = ["shape", "target"]
+
+    def setup(self, shape, target):
+        x = _target_input(shape)
+        grad = np.ones_like(ops.max_pool2d(x, 2))
+
+        def forward_backward():
+            ops.max_pool2d(x, 2)
+            ops.max_pool2d_grad(grad, x, 2)
+
+        self.call = {
+            "max_pool2d_2x2_forward": lambda: ops.max_pool2d(x, 2),
+            "max_pool2d_2x2_forward_backward": forward_backward,
+            "adaptive_avg_pool2d_1": lambda: ops.adaptive_avg_pool2d(x, 1),
+        }[target]
+        self.call()
+
+    def time_target(self, shape, target):
+        self.call()
+
+
+class PoolTargetsTorchCPU:
+    """Peer rows: PyTorch CPU (2 threads) on the same inputs; forward + backward is
+    ``F.max_pool2d`` and ``backward`` through autograd."""
+
+    params = (list(TARGET_SHAPES), TARGETS)
+    param_names = ["shape", "target"]
+
+    def setup(self, shape, target):
+        torch = require_torch()
+        torch.set_num_threads(2)
+        F = torch.nn.functional
+        xt = torch.from_numpy(_target_input(shape))
+        xr = xt.clone().requires_grad_(True)
+        grad = torch.ones_like(F.max_pool2d(xt, 2))
+
+        def forward_backward():
+            F.max_pool2d(xr, 2).backward(grad)
+            xr.grad = None
+
+        self.call = {
+            "max_pool2d_2x2_forward": lambda: F.max_pool2d(xt, 2),
+            "max_pool2d_2x2_forward_backward": forward_backward,
+            "adaptive_avg_pool2d_1": lambda: F.adaptive_avg_pool2d(xt, 1),
+        }[target]
+        self.call()
+
+    def time_target(self, shape, target):
+        self.call()

@@ -178,6 +178,8 @@ def _pool_out(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fals
 # (label, x shape, x kind, keyword arguments of max_pool2d without return_indices)
 MAX_POOL_CONFIGS = [
     ("k2", (2, 3, 6, 6), "normal", dict(kernel_size=2)),
+    ("k2-ceil-ragged-ties", (1, 2, 5, 7), "ties", dict(kernel_size=2, ceil_mode=True)),
+    ("k3-s3-p1-disjoint", (2, 2, 7, 8), "ties", dict(kernel_size=3, stride=3, padding=1)),
     ("k3-s2-p1-ceil", (1, 2, 7, 7), "normal",
      dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ("k2x3-s1x2-p1x0-d2x1", (2, 2, 7, 6), "normal",

@@ -1,14 +1,27 @@
 """Pooling kernels (max, average, adaptive average) and their gradients on the CPU.
 
-Every kernel runs ``prange`` over the ``N*C`` planes. Forward kernels gather: each
-output element is computed by the iteration that owns its plane. Backward kernels
-scatter, but only inside the plane their iteration owns, visiting outputs in
-row-major order, so overlapping windows accumulate race-free and in a fixed order:
-results are bit-identical for any thread count.
+Every kernel runs ``prange`` over the ``N*C`` planes: each iteration owns one plane of the
+array it writes, so results are bit-identical for any thread count. Forward kernels gather.
+Backward kernels add into the plane their iteration owns, visiting outputs in row-major order,
+so overlapping windows accumulate race-free and in a fixed order.
+
+Max pooling has two paths, chosen per output: an output whose window lies wholly inside the
+input (all of them without padding and ``ceil_mode``'s ragged edge; the interior otherwise)
+takes its first maximum with selects and no bounds tests
+(:func:`numbaconv.kernels.common.pool.inner_window_argmax`); an output whose window reaches
+into padding takes :func:`numbaconv.kernels.common.pool.window_argmax`. Both apply the same
+rule (first maximum in row-major window order, first NaN wins), so the path never changes a
+result. 2x2 stride-2 windows get their own copy with constant sizes. The backward pass
+recomputes the argmax the same way; where windows cannot overlap (stride at least the window's
+extent) each interior window writes each of its elements exactly once (its gradient or 0)
+instead of adding into them, and a plane the windows tile exactly is not zeroed first.
+
+The window arithmetic is shared with the CUDA twins: :mod:`numbaconv.kernels.common.pool`,
+compiled here with ``cpu_helper``.
 
 Launchers take C-contiguous arrays of one float dtype and preallocated outputs,
 and never validate; :mod:`numbaconv.ops.pool` does. Backward kernels overwrite
-their whole output (they zero each plane first), so ``np.empty`` outputs are fine.
+their whole output, so ``np.empty`` outputs are fine.
 """
 
 from __future__ import annotations
@@ -16,33 +29,13 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ..._jit import cpu_helper, cpu_kernel
+from ..._jit import cpu_function, cpu_helper, cpu_kernel
+from ..common import pool as _common
 
-
-def _window_argmax(plane, hstart, wstart, kh, kw, dh, dw):
-    """First maximum of one window in row-major order, as (value, flat h*W+w index).
-
-    Out-of-range positions are padding and never selected. A NaN wins over every
-    number and the first NaN is kept, so NaN propagates as in PyTorch. A window
-    that holds no real element (possible with large dilation) gives (-inf, -1).
-    """
-    height, width = plane.shape
-    best = -np.inf
-    best_index = -1
-    for ki in range(kh):
-        ih = hstart + ki * dh
-        if ih < 0 or ih >= height:
-            continue
-        for kj in range(kw):
-            iw = wstart + kj * dw
-            if iw < 0 or iw >= width:
-                continue
-            value = plane[ih, iw]
-            # best_index < 0: the first real element is taken even when it is -inf.
-            if best_index < 0 or value > best or (value != value and best == best):
-                best = value
-                best_index = ih * width + iw
-    return best, best_index
+_avg_window_jit = cpu_helper(_common.avg_window)
+_adaptive_window_jit = cpu_helper(_common.adaptive_window)
+_interior_jit = cpu_helper(_common.interior)
+_window_argmax_jit = cpu_helper(_common.window_argmax)
 
 
 def _window_sum(plane, h0, h1, w0, w1):
@@ -62,6 +55,31 @@ def _window_sum(plane, h0, h1, w0, w1):
     return total
 
 
+# Elements per partial sum of _run_sum: float32 rounding error grows with the length of a
+# partial sum; 1024 keeps it near PyTorch's (which sums whole planes in float32).
+RUN_CHUNK = 1024
+
+
+def _run_sum(run, zero):
+    """Sum of the contiguous 1-D ``run``: partial sums of RUN_CHUNK elements in ``run``'s dtype
+    (``zero`` is a 0 of that dtype), added in float64.
+
+    Adaptive pooling's windows that span whole rows (a global average above all) are such
+    runs. A float32 vector add takes twice the elements of a float64 one, and this is the
+    difference between 0.7x and 1.1x PyTorch on 512x8x14x14; the chunking bounds the float32
+    error. The loops go over views indexed from 0, which LLVM vectorises (with a run-time start
+    it kept Numba's negative-index wraparound and ran 10x slower).
+    """
+    total = 0.0
+    for start in range(0, run.shape[0], RUN_CHUNK):
+        chunk = run[start : start + RUN_CHUNK]
+        partial = zero
+        for i in range(chunk.shape[0]):
+            partial += chunk[i]
+        total += partial
+    return total
+
+
 def _window_add(plane, h0, h1, w0, w1, value):
     """``plane[h0:h1, w0:w1] += value``, row by row over views indexed from 0 (as
     :func:`_window_sum`)."""
@@ -71,61 +89,173 @@ def _window_add(plane, h0, h1, w0, w1, value):
             row[iw] += value
 
 
-def _avg_window(o, stride, padding, kernel, size, count_include_pad):
-    """PyTorch's average-pool window on one axis: clipped ``[start, stop)`` and the
-    divisor factor (cells inside the padded extent, or inside the real input)."""
-    start = o * stride - padding
-    stop = min(start + kernel, size + padding)
-    padded_count = stop - start
-    start = max(start, 0)
-    stop = min(stop, size)
-    return start, stop, padded_count if count_include_pad else stop - start
-
-
-def _adaptive_window(o, out_size, in_size):
-    """Window ``[floor(o*in/out), ceil((o+1)*in/out))`` of adaptive pooling, in integers."""
-    start = (o * in_size) // out_size
-    stop = ((o + 1) * in_size + out_size - 1) // out_size
-    return start, stop
-
-
-_window_argmax_jit = cpu_helper(_window_argmax)
-_avg_window_jit = cpu_helper(_avg_window)
 _window_sum_jit = cpu_helper(_window_sum)
+_run_sum_jit = cpu_helper(_run_sum)
 _window_add_jit = cpu_helper(_window_add)
-_adaptive_window_jit = cpu_helper(_adaptive_window)
 
 
-def _max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
-    channels = x.shape[1]
+def _two_by_two(kh, kw, sh, sw, ph, pw, dh, dw):
+    """Whether the windows are 2x2, stride 2, unpadded and undilated: the common case, which
+    gets its own copy of the row loops with every size a constant (LLVM then unrolls the window
+    and strength-reduces the indexing; with run-time strides the same loop is 3-6x slower)."""
+    return (
+        kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 and dh == 1 and dw == 1
+    )
+
+
+_inner_argmax_jit = cpu_helper(_common.inner_window_argmax)
+_two_by_two_jit = cpu_helper(_two_by_two)
+
+
+def _forward_edge(
+    x, n, c, out, indices, write_indices, oh, ow0, ow1, kh, kw, sh, sw, ph, pw, dh, dw
+):
+    """Outputs ``ow0:ow1`` of row ``oh`` of plane ``(n, c)``, any window (bounds tested)."""
+    for ow in range(ow0, ow1):
+        value, index = _window_argmax_jit(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+        out[n, c, oh, ow] = value
+        if write_indices:
+            indices[n, c, oh, ow] = index
+
+
+def _backward_edge(grad_out, x, grad_in, n, c, oh, ow0, ow1, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Add the gradients of outputs ``ow0:ow1`` of row ``oh`` at their windows' first maxima,
+    in order; any window (bounds tested)."""
+    width = x.shape[3]
+    for ow in range(ow0, ow1):
+        _, index = _window_argmax_jit(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+        if index >= 0:
+            grad_in[n, c, index // width, index % width] += grad_out[n, c, oh, ow]
+
+
+_forward_edge_jit = cpu_function(_forward_edge)
+_backward_edge_jit = cpu_function(_backward_edge)
+
+
+def _forward_plane(x, n, c, out, indices, write_indices, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Max pooling of plane ``(n, c)``: window maxima into ``out`` and, with
+    ``write_indices``, their positions into ``indices``."""
     out_h, out_w = out.shape[2], out.shape[3]
+    lo_h, hi_h = _interior_jit(out_h, sh, ph, kh, dh, x.shape[2])
+    lo_w, hi_w = _interior_jit(out_w, sw, pw, kw, dw, x.shape[3])
+    for oh in range(out_h):
+        hstart = oh * sh - ph
+        fast_lo, fast_hi = (lo_w, hi_w) if lo_h <= oh < hi_h else (0, 0)
+        # From 0, not from fast_lo: unpadded, every index is then provably >= 0 and LLVM drops
+        # Numba's negative-index wraparound (3-5x faster). Padded, the skip is predictable.
+        for ow in range(fast_hi):
+            if ow < fast_lo:
+                continue
+            value, index = _inner_argmax_jit(x, n, c, hstart, ow * sw - pw, kh, kw, dh, dw)
+            out[n, c, oh, ow] = value
+            if write_indices:
+                indices[n, c, oh, ow] = index
+        # Outputs whose window reaches into padding (or past a ceil_mode edge). Called, not
+        # inlined, and only where there are some: inlined, this rarely run loop made LLVM
+        # compile the fast loop above 8x slower.
+        if fast_lo > 0:
+            _forward_edge_jit(x, n, c, out, indices, write_indices, oh, 0, fast_lo,
+                              kh, kw, sh, sw, ph, pw, dh, dw)  # fmt: skip
+        if fast_hi < out_w:
+            _forward_edge_jit(x, n, c, out, indices, write_indices, oh, fast_hi, out_w,
+                              kh, kw, sh, sw, ph, pw, dh, dw)  # fmt: skip
+
+
+def _backward_plane(grad_out, x, grad_in, n, c, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Gradient of max pooling for plane ``(n, c)``, written whole into ``grad_in``."""
+    height, width = x.shape[2], x.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    lo_h, hi_h = _interior_jit(out_h, sh, ph, kh, dh, height)
+    lo_w, hi_w = _interior_jit(out_w, sw, pw, kw, dw, width)
+    # Windows that cannot overlap own their elements: written once, nothing to accumulate.
+    disjoint = sh >= (kh - 1) * dh + 1 and sw >= (kw - 1) * dw + 1
+    # Windows that tile the plane exactly write every element: no zeroing pass needed.
+    tiled = (
+        ph == 0 and pw == 0 and dh == 1 and dw == 1 and sh == kh and sw == kw
+        and out_h * kh == height and out_w * kw == width
+    )  # fmt: skip
+    if not tiled:
+        grad_in[n, c, :, :] = 0
+    where = np.empty(out_w, np.int64)
+    for oh in range(out_h):
+        hstart = oh * sh - ph
+        fast_lo, fast_hi = (lo_w, hi_w) if lo_h <= oh < hi_h and disjoint else (0, 0)
+        # Two passes over the row: all argmax loads, then all stores. Interleaved, each load of
+        # x followed a store to grad_in at the same offset modulo 4 KiB, which the CPU takes
+        # for a possible dependence and stalls on (4K aliasing): 15x slower.
+        for ow in range(fast_hi):  # from 0, as in _forward_plane
+            if ow < fast_lo:
+                continue
+            _, where[ow] = _inner_argmax_jit(x, n, c, hstart, ow * sw - pw, kh, kw, dh, dw)
+        for ow in range(fast_hi):
+            if ow < fast_lo:
+                continue
+            # Each element of a disjoint window is written once: its gradient or 0 (selects).
+            wstart = ow * sw - pw
+            index = where[ow]
+            g = grad_out[n, c, oh, ow]
+            for ki in range(kh):
+                ih = hstart + ki * dh
+                for kj in range(kw):
+                    iw = wstart + kj * dw
+                    grad_in[n, c, ih, iw] = g if ih * width + iw == index else 0
+        # Overlapping windows and windows reaching into padding: add at the first maximum, in
+        # row-major output order (the order the CUDA twin sums in); called, as in
+        # _forward_plane. Disjoint windows never share an element, so the order between the
+        # two loops does not matter.
+        if fast_lo > 0:
+            _backward_edge_jit(grad_out, x, grad_in, n, c, oh, 0, fast_lo,
+                               kh, kw, sh, sw, ph, pw, dh, dw)  # fmt: skip
+        if fast_hi < out_w:
+            _backward_edge_jit(grad_out, x, grad_in, n, c, oh, fast_hi, out_w,
+                               kh, kw, sh, sw, ph, pw, dh, dw)  # fmt: skip
+
+
+_forward_plane_inline = cpu_helper(_forward_plane)
+_backward_plane_inline = cpu_helper(_backward_plane)
+
+
+def _forward_plane_2x2(x, n, c, out, indices, write_indices):
+    # Every size a constant: LLVM unrolls the window and strength-reduces the indexing.
+    _forward_plane_inline(x, n, c, out, indices, write_indices, 2, 2, 2, 2, 0, 0, 1, 1)
+
+
+def _backward_plane_2x2(grad_out, x, grad_in, n, c):
+    _backward_plane_inline(grad_out, x, grad_in, n, c, 2, 2, 2, 2, 0, 0, 1, 1)
+
+
+# One plane is a called unit of work (not inlined into the prange body): compiled once as a
+# plain function, where LLVM optimises it fully, and kept out of Numba's parfor passes.
+_forward_plane_any_jit = cpu_function(_forward_plane)
+_backward_plane_any_jit = cpu_function(_backward_plane)
+_forward_plane_2x2_jit = cpu_function(_forward_plane_2x2)
+_backward_plane_2x2_jit = cpu_function(_backward_plane_2x2)
+
+
+def _max_pool2d_forward(x, out, indices, write_indices, kh, kw, sh, sw, ph, pw, dh, dw):
+    channels = x.shape[1]
+    two_by_two = _two_by_two_jit(kh, kw, sh, sw, ph, pw, dh, dw)
     for plane_index in prange(x.shape[0] * channels):
         n = plane_index // channels
         c = plane_index % channels
-        plane = x[n, c]
-        for oh in range(out_h):
-            for ow in range(out_w):
-                value, index = _window_argmax_jit(plane, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
-                out[n, c, oh, ow] = value
-                indices[n, c, oh, ow] = index
+        if two_by_two:
+            _forward_plane_2x2_jit(x, n, c, out, indices, write_indices)
+        else:
+            _forward_plane_any_jit(
+                x, n, c, out, indices, write_indices, kh, kw, sh, sw, ph, pw, dh, dw
+            )
 
 
 def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
     channels = x.shape[1]
-    width = x.shape[3]
-    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    two_by_two = _two_by_two_jit(kh, kw, sh, sw, ph, pw, dh, dw)
     for plane_index in prange(x.shape[0] * channels):
         n = plane_index // channels
         c = plane_index % channels
-        plane = x[n, c]
-        grad_plane = grad_in[n, c]
-        grad_plane[:, :] = 0
-        for oh in range(out_h):
-            for ow in range(out_w):
-                # Recompute the argmax rather than trust stored indices.
-                _, index = _window_argmax_jit(plane, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
-                if index >= 0:
-                    grad_plane[index // width, index % width] += grad_out[n, c, oh, ow]
+        if two_by_two:
+            _backward_plane_2x2_jit(grad_out, x, grad_in, n, c)
+        else:
+            _backward_plane_any_jit(grad_out, x, grad_in, n, c, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
 def _avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
@@ -173,6 +303,13 @@ def _adaptive_avg_pool2d_forward(x, out):
     channels = x.shape[1]
     height, width = x.shape[2], x.shape[3]
     out_h, out_w = out.shape[2], out.shape[3]
+    flat = x.reshape(x.shape[0] * channels, height * width)
+    zero = np.zeros(1, x.dtype)[0]
+    if out_h == 1 and out_w == 1:  # a global average: one run per plane, nothing else
+        means = out.reshape(out.size)
+        for plane_index in prange(flat.shape[0]):
+            means[plane_index] = _run_sum_jit(flat[plane_index], zero) / flat.shape[1]
+        return
     for plane_index in prange(x.shape[0] * channels):
         n = plane_index // channels
         c = plane_index % channels
@@ -181,7 +318,10 @@ def _adaptive_avg_pool2d_forward(x, out):
             h0, h1 = _adaptive_window_jit(oh, out_h, height)
             for ow in range(out_w):
                 w0, w1 = _adaptive_window_jit(ow, out_w, width)
-                total = _window_sum_jit(plane, h0, h1, w0, w1)
+                if out_w == 1:  # whole rows: one contiguous run
+                    total = _run_sum_jit(flat[plane_index, h0 * width : h1 * width], zero)
+                else:
+                    total = _window_sum_jit(plane, h0, h1, w0, w1)
                 out[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
 
 
@@ -202,6 +342,8 @@ def _adaptive_avg_pool2d_backward(grad_out, grad_in):
                 _window_add_jit(grad_plane, h0, h1, w0, w1, share)
 
 
+_NO_INDICES = np.empty((1, 1, 1, 1), np.int64)
+
 _max_pool2d_forward_jit = cpu_kernel(_max_pool2d_forward)
 _max_pool2d_backward_jit = cpu_kernel(_max_pool2d_backward)
 _avg_pool2d_forward_jit = cpu_kernel(_avg_pool2d_forward)
@@ -211,9 +353,12 @@ _adaptive_avg_pool2d_backward_jit = cpu_kernel(_adaptive_avg_pool2d_backward)
 
 
 def max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
-    """Fill ``out`` (N, C, OH, OW) with window maxima of ``x`` (N, C, H, W) and
-    ``indices`` (int64, same shape) with their flat ``h*W + w`` positions."""
-    _max_pool2d_forward_jit(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw)
+    """Fill ``out`` (N, C, OH, OW) with window maxima of ``x`` (N, C, H, W) and, unless
+    ``indices`` is None, ``indices`` (int64, same shape) with their flat ``h*W + w`` positions."""
+    write_indices = indices is not None
+    if not write_indices:
+        indices = _NO_INDICES  # never written: one signature whether indices are wanted or not
+    _max_pool2d_forward_jit(x, out, indices, write_indices, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
 def max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):

@@ -1,8 +1,10 @@
 """CUDA twins of ``numbaconv.kernels.cpu.pool``: max, average and adaptive-average pooling and
 their gradients.
 
-Same launchers, argument order and meanings as the CPU module. One thread owns one element of
-the array it writes:
+Same launchers, argument order and meanings as the CPU module. Each kernel is one coalesced
+pass: a 1-D grid-stride loop over the flat index of the array it writes, so consecutive threads
+of a warp own consecutive elements of one row of one plane (their stores coalesce, and their
+loads walk the input rows together). One thread owns one element of the array it writes:
 
 - forward kernels: one output element, its window gathered exactly as the CPU does it;
 - backward kernels: one input-gradient element ``(n, c, ih, iw)``, gathered from the output
@@ -11,90 +13,67 @@ the array it writes:
   window's first maximum (recomputed with the CPU's tie and NaN rule); average pooling adds the
   window's share.
 
+The window rules are the CPU's own code: :mod:`numbaconv.kernels.common.pool` and
+:mod:`numbaconv.kernels.common.index`, compiled here as device functions. A window wholly
+inside the input takes the branch-free ``inner_window_argmax``, as on the CPU, so the threads of
+a warp do not diverge on the data. The grid comes from :func:`launch_config`: threads per block
+from ``NUMBACONV_CUDA_THREADS``, blocks from the device's multiprocessor count.
+
 Accumulators have the CPU's types (float64 window sums in the forward kernels, the output's
 dtype in the backward kernels, each share rounded there after a float64 add, as the CPU's ``+=``
-into a float32 plane does), so the two backends differ at most by fused multiply-adds.
+into a float32 plane does), so the two backends differ at most by fused multiply-adds and, for
+adaptive pooling over whole rows, by the CPU's float32 partial sums.
 """
 
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
 from ..._jit import cuda_device, cuda_kernel
+from ..common import index as _index
+from ..common import pool as _common
 from . import launch_config
 
-
-def _window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
-    """First maximum of one window of plane ``x[n, c]`` in row-major order, as (value, flat
-    ``h*W + w`` index); (-inf, -1) when the window holds no real element. A NaN beats every
-    number and the first NaN is kept (the CPU's rule)."""
-    height, width = x.shape[2], x.shape[3]
-    best = -math.inf
-    best_index = -1
-    for ki in range(kh):
-        ih = hstart + ki * dh
-        if ih < 0 or ih >= height:
-            continue
-        for kj in range(kw):
-            iw = wstart + kj * dw
-            if iw < 0 or iw >= width:
-                continue
-            value = x[n, c, ih, iw]
-            if best_index < 0 or value > best or (value != value and best == best):
-                best = value
-                best_index = ih * width + iw
-    return best, best_index
+_window_argmax = cuda_device(_common.window_argmax)
+_inner_argmax = cuda_device(_common.inner_window_argmax)
+_avg_window = cuda_device(_common.avg_window)
+_adaptive_window = cuda_device(_common.adaptive_window)
+_interior = cuda_device(_common.interior)
+_unravel4 = cuda_device(_index.unravel4)
 
 
-def _avg_window(o, stride, padding, kernel, size, count_include_pad):
-    """PyTorch's average-pool window on one axis: clipped ``[start, stop)`` and the divisor
-    factor (the CPU helper, compiled for the device)."""
-    start = o * stride - padding
-    stop = min(start + kernel, size + padding)
-    padded_count = stop - start
-    start = max(start, 0)
-    stop = min(stop, size)
-    return start, stop, padded_count if count_include_pad else stop - start
+def _first_max(x, n, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, lo_h, hi_h, lo_w, hi_w):
+    """(value, index) of output ``(oh, ow)``'s window: branch-free inside the input."""
+    hstart, wstart = oh * sh - ph, ow * sw - pw
+    if lo_h <= oh < hi_h and lo_w <= ow < hi_w:
+        return _inner_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw)
+    value, index = _window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw)
+    return x.dtype.type(value), index
 
 
-def _adaptive_window(o, out_size, in_size):
-    """Window ``[floor(o*in/out), ceil((o+1)*in/out))`` of adaptive pooling."""
-    start = (o * in_size) // out_size
-    stop = ((o + 1) * in_size + out_size - 1) // out_size
-    return start, stop
+_first_max = cuda_device(_first_max)
 
 
-def _unravel4(idx, shape1, shape2, shape3):
-    """``(i0, i1, i2, i3)`` of flat row-major index ``idx`` in an array of trailing dims
-    ``(shape1, shape2, shape3)``."""
-    i3 = idx % shape3
-    rest = idx // shape3
-    i2 = rest % shape2
-    rest = rest // shape2
-    return rest // shape1, rest % shape1, i2, i3
-
-
-_window_argmax = cuda_device(_window_argmax)
-_avg_window = cuda_device(_avg_window)
-_adaptive_window = cuda_device(_adaptive_window)
-_unravel4 = cuda_device(_unravel4)
-
-
-def _max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
+def _max_pool2d_forward(x, out, indices, write_indices, kh, kw, sh, sw, ph, pw, dh, dw):
     channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    lo_h, hi_h = _interior(out_h, sh, ph, kh, dh, x.shape[2])
+    lo_w, hi_w = _interior(out_w, sw, pw, kw, dw, x.shape[3])
     start, step = cuda.grid(1), cuda.gridsize(1)
     for idx in range(start, out.size, step):
         n, c, oh, ow = _unravel4(idx, channels, out_h, out_w)
-        value, index = _window_argmax(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+        value, index = _first_max(
+            x, n, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, lo_h, hi_h, lo_w, hi_w
+        )
         out[n, c, oh, ow] = value
-        indices[n, c, oh, ow] = index
+        if write_indices:
+            indices[n, c, oh, ow] = index
 
 
 def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
     channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    lo_h, hi_h = _interior(out_h, sh, ph, kh, dh, height)
+    lo_w, hi_w = _interior(out_w, sw, pw, kw, dw, width)
     start, step = cuda.grid(1), cuda.gridsize(1)
     for idx in range(start, grad_in.size, step):
         n, c, ih, iw = _unravel4(idx, channels, height, width)
@@ -112,7 +91,9 @@ def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
                 if u < 0 or u % sw != 0 or u // sw >= out_w:
                     continue
                 ow = u // sw
-                _, index = _window_argmax(x, n, c, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
+                _, index = _first_max(
+                    x, n, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, lo_h, hi_h, lo_w, hi_w
+                )
                 if index == flat:
                     acc += grad_out[n, c, oh, ow]
         grad_in[n, c, ih, iw] = acc
@@ -218,7 +199,7 @@ def _signatures():
     for f in (cuda.float32, cuda.float64):
         a4 = f[:, :, :, ::1]
         sigs = {
-            "_max_pool2d_forward": cuda.void(a4, a4, i64[:, :, :, ::1], *window),
+            "_max_pool2d_forward": cuda.void(a4, a4, i64[:, :, :, ::1], b1, *window),
             "_max_pool2d_backward": cuda.void(a4, a4, a4, *window),
             "_avg_pool2d_forward": cuda.void(a4, a4, *avg),
             "_avg_pool2d_backward": cuda.void(a4, a4, *avg),
@@ -227,13 +208,8 @@ def _signatures():
         }
         for name, sig in sigs.items():
             table.setdefault(name, []).append(sig)
-        # best starts at -inf (float64), so the value comes back as float64 for both dtypes.
-        table.setdefault("_window_argmax", []).append(
-            cuda.types.Tuple((cuda.float64, i64))(a4, *(i64,) * 8)
-        )
-    table["_avg_window"] = [cuda.types.UniTuple(i64, 3)(i64, i64, i64, i64, i64, b1)]
-    table["_adaptive_window"] = [cuda.types.UniTuple(i64, 2)(i64, i64, i64)]
-    table["_unravel4"] = [cuda.types.UniTuple(i64, 4)(i64, i64, i64, i64)]
+        # x, then n, c, oh, ow, the 8 window sizes and the interior bounds lo_h, hi_h, lo_w, hi_w.
+        table.setdefault("_first_max", []).append(cuda.types.Tuple((f, i64))(a4, *(i64,) * 16))
     return table
 
 
@@ -247,10 +223,28 @@ def _launch(kernel, total, *args):
     kernel[blocks, threads](*args)
 
 
+_no_indices = None
+
+
+def _dummy_indices():
+    """A one-element int64 device array standing in for ``indices`` when none are wanted (one
+    kernel signature either way; the kernel never writes it)."""
+    global _no_indices
+    if _no_indices is None:
+        _no_indices = cuda.device_array((1, 1, 1, 1), dtype="int64")
+    return _no_indices
+
+
 def max_pool2d_forward(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
-    """Fill ``out`` (N, C, OH, OW) with window maxima of ``x`` (N, C, H, W) and
-    ``indices`` (int64, same shape) with their flat ``h*W + w`` positions."""
-    _launch(_max_pool2d_forward, out.size, x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw)
+    """Fill ``out`` (N, C, OH, OW) with window maxima of ``x`` (N, C, H, W) and, unless
+    ``indices`` is None, ``indices`` (int64, same shape) with their flat ``h*W + w`` positions."""
+    write_indices = indices is not None
+    if not write_indices:
+        indices = _dummy_indices()
+    _launch(
+        _max_pool2d_forward, out.size, x, out, indices, write_indices,
+        kh, kw, sh, sw, ph, pw, dh, dw,
+    )  # fmt: skip
 
 
 def max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
