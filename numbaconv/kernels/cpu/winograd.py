@@ -19,9 +19,10 @@ Work units are ``(image, block of tile rows)``, so a small batch of large images
 splits over threads; the block height depends on the shapes only, never on the thread count,
 and partial sums are merged in unit order, so results are bit-identical for any thread count.
 
-Accuracy: the transforms only add, subtract and halve, so float32 results stay within a few
-ulps of the direct sum's error (measured against a float64 reference on shape f: max relative
-error of the same order as the im2col path's). NaN and Inf, however, would spread to the other
+Accuracy: the transforms only add, subtract and halve. Measured on shape f (2 images of
+64x56x56, 64 filters) in float32 against a float64 reference, max error / max |reference|:
+forward 3.9e-7 (im2col 5.9e-7), input gradient 4.1e-7 (2.2e-7), weight gradient 5.6e-7
+(4.3e-7), all far inside the tests' 1e-4. NaN and Inf, however, would spread to the other
 outputs of their tile (``0 * inf`` in the transforms); each unit therefore reports whether its
 input patch was finite, and the launcher recomputes the call with the im2col path when it was
 not, so non-finite values propagate exactly as the reference does.
