@@ -63,6 +63,39 @@ class Conv2dTorchCPU:
             self.call()
 
 
+class SgemmReference:
+    """The machine's practical compute limit in the same results file: NumPy's float32
+    matmul (OpenBLAS) at 2048^2 on 2 BLAS threads. Shape f's forward GFLOP/s over this row's
+    is the efficiency figure of issue 11."""
+
+    def setup(self):
+        from threadpoolctl import threadpool_limits
+
+        rng = np.random.default_rng(0)
+        self.a = rng.standard_normal((2048, 2048)).astype(np.float32)
+        self.b = rng.standard_normal((2048, 2048)).astype(np.float32)
+        self.limits = threadpool_limits(limits=2, user_api="blas")
+        self.a @ self.b
+
+    def teardown(self):
+        self.limits.restore_original_limits()
+
+    def time_sgemm_2048(self):
+        self.a @ self.b
+
+    def track_sgemm_2048_gflops(self):
+        import time
+
+        best = np.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            self.a @ self.b
+            best = min(best, time.perf_counter() - t0)
+        return 2 * 2048**3 / best / 1e9
+
+    track_sgemm_2048_gflops.unit = "GFLOP/s"
+
+
 class Conv2dCUDA:
     params = (SHAPES, PASSES)
     param_names = ["shape", "pass"]

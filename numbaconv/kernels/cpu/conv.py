@@ -5,6 +5,11 @@ Every launcher takes C-contiguous arrays of one float dtype, the top/left paddin
 ``(ph, pw)`` (the bottom/right padding is implied by the output's shape, which is
 how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 
+Paths (chosen from the shapes alone, see each launcher's docstring): 3x3, stride-1,
+undilated, ungrouped layers with at least ``WINOGRAD_MIN_CHANNELS`` input and output
+channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; every other
+call takes im2col + GEMM, described here.
+
 Method: im2col + GEMM, parallel over chunks of images. Each ``prange`` iteration
 owns a chunk: it unfolds its images (a tile of output rows at a time when one image
 is too big for the workspace) into a private column matrix
