@@ -245,7 +245,9 @@ class TrainingSetup:
         self.name = _choose_model(args.model, self.vocab)
         normalize = Normalize() if args.normalize else None
         self.dls = _dataloaders(arrays, args.bs, normalize, args.device, self.source.describe())
-        model = build_model(self.name, self.bn, self.bn_first)
+        model = build_model(
+            self.name, self.bn, self.bn_first, self.source.channels, self.source.size
+        )
         if args.device == "cuda":
             model.to("cuda")
         self.learn = Learner(
