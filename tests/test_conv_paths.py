@@ -53,13 +53,13 @@ def _check_all_passes(n, c, o, h, w, pad, dtype, seed):
 
 
 def test_selector_thresholds():
-    assert cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 1)
-    assert not cpu_conv.uses_winograd((MIN_C, MIN_C - 1, 3, 3), (1, 1), (1, 1), 1)
-    assert not cpu_conv.uses_winograd((MIN_C - 1, MIN_C, 3, 3), (1, 1), (1, 1), 1)
-    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (2, 2), (1, 1), 1)
-    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (2, 1), 1)
-    assert not cpu_conv.uses_winograd((2 * MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 2)
-    assert not cpu_conv.uses_winograd((MIN_C, MIN_C, 3, 5), (1, 1), (1, 1), 1)
+    assert cpu_conv._uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv._uses_winograd((MIN_C, MIN_C - 1, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv._uses_winograd((MIN_C - 1, MIN_C, 3, 3), (1, 1), (1, 1), 1)
+    assert not cpu_conv._uses_winograd((MIN_C, MIN_C, 3, 3), (2, 2), (1, 1), 1)
+    assert not cpu_conv._uses_winograd((MIN_C, MIN_C, 3, 3), (1, 1), (2, 1), 1)
+    assert not cpu_conv._uses_winograd((2 * MIN_C, MIN_C, 3, 3), (1, 1), (1, 1), 2)
+    assert not cpu_conv._uses_winograd((MIN_C, MIN_C, 3, 5), (1, 1), (1, 1), 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -560,7 +560,7 @@ def _split(batch, weight_shape, out_hw, stride):
 WINOGRAD_MIN_CHANNELS = 16
 
 
-def uses_winograd(weight_shape, stride, dilation, groups):
+def _uses_winograd(weight_shape, stride, dilation, groups):
     """Whether a call takes the Winograd F(2x2, 3x3) path (``winograd.py``): 3x3 kernels,
     stride 1, no dilation, one group, and at least ``WINOGRAD_MIN_CHANNELS`` input and output
     channels. Depends on the shapes only, as every path choice here does."""
@@ -580,11 +580,11 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,), out (N, O, OH, OW), all one dtype;
     ``padding`` is the (top, left) padding.
 
-    Path: Winograd F(2x2, 3x3) when :func:`uses_winograd` holds for the shapes (and the input
+    Path: Winograd F(2x2, 3x3) when ``_uses_winograd`` holds for the shapes (and the input
     is finite; a NaN or Inf sends the call to im2col so it propagates exactly), otherwise
     im2col + GEMM.
     """
-    if uses_winograd(weight.shape, stride, dilation, groups) and x.shape[0] > 0:
+    if _uses_winograd(weight.shape, stride, dilation, groups) and x.shape[0] > 0:
         with single_threaded_blas():
             if winograd.forward(x, weight, bias, out, padding):
                 return
@@ -598,11 +598,11 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
 def conv2d_grad_input(grad_output, weight, grad_input, stride, padding, dilation, groups):
     """Gradient with respect to x, written into ``grad_input`` (N, C, H, W).
 
-    Path: for :func:`uses_winograd` shapes, the Winograd forward pass over ``grad_output`` with
+    Path: for ``_uses_winograd`` shapes, the Winograd forward pass over ``grad_output`` with
     the weights flipped and transposed (stride 1: the transposed convolution is a convolution
     with padding ``2 - p``); otherwise im2col + GEMM and col2im.
     """
-    if uses_winograd(weight.shape, stride, dilation, groups) and grad_input.shape[0] > 0:
+    if _uses_winograd(weight.shape, stride, dilation, groups) and grad_input.shape[0] > 0:
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         zeros = np.zeros(grad_input.shape[1], grad_input.dtype)
         pad_t = (2 - padding[0], 2 - padding[1])
@@ -626,10 +626,10 @@ def conv2d_grad_input(grad_output, weight, grad_input, stride, padding, dilation
 def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, groups):
     """Gradient with respect to the weight, written into ``grad_weight`` (O, C/groups, KH, KW).
 
-    Path: Winograd (``dU = sum (A dY A^T) V^T``, then ``G^T dU G``) for :func:`uses_winograd`
+    Path: Winograd (``dU = sum (A dY A^T) V^T``, then ``G^T dU G``) for ``_uses_winograd``
     shapes with a finite input, otherwise im2col + GEMM.
     """
-    if uses_winograd(grad_weight.shape, stride, dilation, groups) and x.shape[0] > 0:
+    if _uses_winograd(grad_weight.shape, stride, dilation, groups) and x.shape[0] > 0:
         with single_threaded_blas():
             if winograd.grad_weight(x, grad_output, grad_weight, padding):
                 return
