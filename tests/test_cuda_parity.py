@@ -261,7 +261,7 @@ GY = np.ones((2, 6, 6, 6))
 # Each call takes ``put`` (identity for the host, to_device for the device) and must raise the
 # same exception with the same message on both paths.
 BAD_CALLS = [
-    lambda put: conv2d(put(X[0]), put(W), groups=2),
+    lambda put: conv2d(put(X[0, 0]), put(W), groups=2),
     lambda put: conv2d(put(X), put(W[0]), groups=2),
     lambda put: conv2d(put(X), put(W), bias=put(np.ones(5)), groups=2),
     lambda put: conv2d(put(X), put(W), bias=put(np.ones((6, 1))), groups=2),
@@ -283,7 +283,7 @@ BAD_CALLS = [
     lambda put: conv2d_grad_input(X.shape, put(W), put(GY), stride=2, groups=2),
     lambda put: conv2d_grad_weight(put(X), W.shape, put(GY[:1]), groups=2),
     lambda put: conv2d_grad_weight(put(X), (6, 2, 3), put(GY), groups=2),
-    lambda put: conv2d_grad_bias(put(GY[0])),
+    lambda put: conv2d_grad_bias(put(GY[0, 0])),
 ]
 
 
@@ -586,7 +586,7 @@ A2, K2 = np.ones((4, 4)), np.ones((2, 2))
 
 # As BAD_CALLS, for pooling, correlate2d/convolve2d and batch norm: same error on both paths.
 BAD_CALLS_NEW_OPS = [
-    lambda put: max_pool2d(put(X4[0]), 2),
+    lambda put: max_pool2d(put(X4[0, 0]), 2),
     lambda put: max_pool2d(put(X4), 0),
     lambda put: max_pool2d(put(X4), 2.0),
     lambda put: max_pool2d(put(X4), 2, padding=2),

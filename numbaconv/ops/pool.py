@@ -368,7 +368,9 @@ def adaptive_avg_pool2d(x, output_size):
     """Adaptive 2-D average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
     Output cell ``(i, j)`` averages input rows ``floor(i*H/OH) .. ceil((i+1)*H/OH) - 1``
-    and the columns given by the same rule.
+    and the columns given by the same rule. Sums are float64; with ``OW == 1`` (whole rows, a
+    global average above all) they add float64 partial sums of at most 1024 elements taken in
+    the input's dtype (float32 error bounded as PyTorch's, which sums whole planes in float32).
 
     Parameters
     ----------

@@ -13,4 +13,8 @@ CUDA tensor backends. The functions must therefore stay in the common subset of 
 compilers: scalars and array indexing only, no allocation, no NumPy calls, ``math`` rather than
 ``numpy`` constants. Because they import no numba, ``NUMBA_DISABLE_JIT=1`` and the CUDA
 simulator run them as ordinary Python.
+
+Numba's on-disk cache keys a kernel on its own source file, not on the helpers inlined into it:
+after editing a module here, clear ``NUMBA_CACHE_DIR`` (or touch the kernel modules that use
+it), or the cached kernels keep the old helper.
 """

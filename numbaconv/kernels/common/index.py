@@ -13,7 +13,3 @@ def unravel4(idx, shape1, shape2, shape3):
     rest = rest // shape2
     return rest // shape1, rest % shape1, i2, i3
 
-
-def unravel2(idx, shape1):
-    """``(i0, i1)`` of flat row-major index ``idx`` in an array of trailing dim ``shape1``."""
-    return idx // shape1, idx % shape1

@@ -40,12 +40,6 @@ def interior(out_size, stride, padding, kernel, dilation, size):
     return lo, hi
 
 
-def takes_over(value, best):
-    """Whether ``value``, met after ``best`` in row-major window order, becomes the maximum:
-    larger, or the first NaN (a NaN beats every number, and the first NaN is kept)."""
-    return (value > best) | ((value != value) & (best == best))
-
-
 def window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
     """First maximum of one window of plane ``x[n, c]`` in row-major order, as (value, flat
     ``h*W + w`` index).
@@ -66,8 +60,8 @@ def window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
             if iw < 0 or iw >= width:
                 continue
             value = x[n, c, ih, iw]
-            # best_index < 0: the first real element is taken even when it is -inf. The rest is
-            # takes_over's rule, spelled out: a twin helper cannot call another one.
+            # best_index < 0: the first real element is taken even when it is -inf. A later
+            # value takes over when larger, or when it is the first NaN (NaN beats every number).
             if best_index < 0 or value > best or (value != value and best == best):
                 best = value
                 best_index = ih * width + iw
@@ -79,8 +73,8 @@ def inner_window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
     tests and no data-dependent branches. Returns (value in ``x``'s dtype, flat ``h*W + w``
     index).
 
-    Two passes over the (cache-hot) window. The first takes the maximum with selects (the rule
-    of :func:`takes_over`, spelled out: a twin helper cannot call another one). The second,
+    Two passes over the (cache-hot) window. The first takes the maximum with selects, by
+    :func:`window_argmax`'s rule (spelled out again: a twin helper cannot call another). The second,
     from the back, keeps the last position seen that holds the maximum, or a NaN: that is the
     first maximum, or the first NaN when the maximum is NaN (no number equals NaN). Its tests
     do not depend on each other, unlike a running (value, index) pair, which made the CPU's
