@@ -61,7 +61,7 @@ class PoolTorchCPU:
         self.call()
 
 
-# Issue 11's pooling targets: max_pool2d 2x2 forward and forward + backward >= 5x PyTorch CPU,
+# The pooling targets: max_pool2d 2x2 forward and forward + backward >= 5x PyTorch CPU,
 # adaptive_avg_pool2d(x, 1) forward >= 1x, on these shapes (float32, 2 threads each).
 TARGET_SHAPES = {
     "64x16x28x28": (64, 16, 28, 28),

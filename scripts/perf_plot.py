@@ -35,12 +35,11 @@ def _place(row: Row) -> tuple[str, str] | None:
     p, bench = _params(row), row.benchmark
     if bench == "bench_conv.Conv2dCPU.time_conv2d" and "torch" in row.peer:
         return "conv2d", f"{p.get('pass')}, shape {p.get('shape')}"
-    if bench == "bench_pool.PoolCPU.time_pool":
-        keep = (p.get("op") == "max_pool2d") or (
-            p.get("op") == "adaptive_avg_pool2d" and p.get("pass") == "forward"
+    if bench == "bench_pool.PoolTargets.time_target":
+        target = (
+            p.get("target", "").replace("_", " ").replace("adaptive avg pool2d 1", "adaptive avg")
         )
-        label = f"{p.get('op')} {p.get('pass')}, {p.get('shape')}"
-        return ("pooling", label.replace("adaptive_avg_pool2d", "adaptive avg")) if keep else None
+        return "pooling", f"{target.replace('max pool2d 2x2', 'max 2x2')}, {p.get('shape')}"
     if bench == "bench_norm.BatchNormCPU.time_batch_norm":
         return "batch norm", f"{p.get('pass')}, {p.get('shape')}"
     if bench == "bench_train.TrainStep.time_train_step":

@@ -37,6 +37,12 @@ CLASS_PAIRS = [
     ),
     ("bench_pool.PoolCPU.time_pool", "bench_pool.PoolTorchCPU.time_pool", "torch (CPU)", {}),
     (
+        "bench_pool.PoolTargets.time_target",
+        "bench_pool.PoolTargetsTorchCPU.time_target",
+        "torch (CPU)",
+        {},
+    ),
+    (
         "bench_norm.BatchNormCPU.time_batch_norm",
         "bench_norm.BatchNormTorchCPU.time_batch_norm",
         "torch (CPU)",

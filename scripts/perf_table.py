@@ -112,10 +112,11 @@ HEADLINES = [
             perf_targets.Pairing(
                 perf_targets.POOL_OURS,
                 perf_targets.POOL_TORCH,
-                {"op": "max_pool2d"},
-                {"op": "max_pool2d"},
-                ("shape", "pass"),
+                {"target": target},
+                {"target": target},
+                ("shape",),
             )
+            for target in ("max_pool2d_2x2_forward", "max_pool2d_2x2_forward_backward")
         ],
     ),
 ]

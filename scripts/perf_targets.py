@@ -18,8 +18,8 @@ CONV_OURS = "bench_conv.Conv2dCPU.time_conv2d"
 CONV_TORCH = "bench_conv.Conv2dTorchCPU.time_conv2d"
 CONV_GFLOPS = "bench_conv.Conv2dCPU.track_gflops"
 SGEMM_GFLOPS = "bench_conv.SgemmReference.track_sgemm_2048_gflops"
-POOL_OURS = "bench_pool.PoolCPU.time_pool"
-POOL_TORCH = "bench_pool.PoolTorchCPU.time_pool"
+POOL_OURS = "bench_pool.PoolTargets.time_target"
+POOL_TORCH = "bench_pool.PoolTargetsTorchCPU.time_target"
 TRAIN_STEP = "bench_train.TrainStep.time_train_step"
 CORRELATE64 = "bench_correlate.Correlate2d.time_correlate2d"
 CORRELATE32 = "bench_correlate.Correlate2dPeers.time_correlate2d_same_float32"
@@ -135,14 +135,14 @@ def _conv_targets(run: Run) -> list[Target]:
 
 def _pool_targets(run: Run) -> list[Target]:
     cases = [
-        ("max_pool2d 2x2 forward", "max_pool2d", "forward", 5.0),
-        ("max_pool2d 2x2 forward + backward", "max_pool2d", "forward+backward", 5.0),
-        ("adaptive_avg_pool2d(x, 1) forward", "adaptive_avg_pool2d", "forward", 1.0),
+        ("max_pool2d 2x2 forward", "max_pool2d_2x2_forward", 5.0),
+        ("max_pool2d 2x2 forward + backward", "max_pool2d_2x2_forward_backward", 5.0),
+        ("adaptive_avg_pool2d(x, 1) forward", "adaptive_avg_pool2d_1", 1.0),
     ]
     return [
         lowest(what, TORCH, Pairing(POOL_OURS, POOL_TORCH, where, where, ("shape",)), run, goal)
-        for what, op, which, goal in cases
-        for where in [{"op": op, "pass": which}]
+        for what, target, goal in cases
+        for where in [{"target": target}]
     ]
 
 

@@ -167,22 +167,22 @@ CONV_TORCH = {
 }
 
 
+FWD_BWD = "max_pool2d_2x2_forward_backward"
+
+
 def _full_run() -> dict:
-    pool_params = (
-        ["shape", "op", "pass"],
-        [["s1", "s2"], ["max_pool2d"], ["forward", "forward+backward"]],
-    )
+    pool_params = ["shape", "target"], [["s1", "s2"], ["max_pool2d_2x2_forward", FWD_BWD]]
     pool_ours = {
-        ("s1", "max_pool2d", "forward"): (1.0, 1.0, 1.0),
-        ("s2", "max_pool2d", "forward"): (1.0, 1.0, 1.0),
-        ("s1", "max_pool2d", "forward+backward"): (1.0, 1.0, 1.0),
-        ("s2", "max_pool2d", "forward+backward"): (2.0, 2.0, 2.0),
+        ("s1", "max_pool2d_2x2_forward"): (1.0, 1.0, 1.0),
+        ("s2", "max_pool2d_2x2_forward"): (1.0, 1.0, 1.0),
+        ("s1", FWD_BWD): (1.0, 1.0, 1.0),
+        ("s2", FWD_BWD): (2.0, 2.0, 2.0),
     }
     pool_torch = {  # forward: 6 and 8 (met, >= 5); forward+backward: 9 and 4.5 (not met)
-        ("s1", "max_pool2d", "forward"): (6.0, 6.0, 6.0),
-        ("s2", "max_pool2d", "forward"): (8.0, 8.0, 8.0),
-        ("s1", "max_pool2d", "forward+backward"): (9.0, 9.0, 9.0),
-        ("s2", "max_pool2d", "forward+backward"): (9.0, 9.0, 9.0),
+        ("s1", "max_pool2d_2x2_forward"): (6.0, 6.0, 6.0),
+        ("s2", "max_pool2d_2x2_forward"): (8.0, 8.0, 8.0),
+        ("s1", FWD_BWD): (9.0, 9.0, 9.0),
+        ("s2", FWD_BWD): (9.0, 9.0, 9.0),
     }
     corr_params = (
         ["impl", "kernel", "boundary"],
