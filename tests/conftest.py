@@ -36,7 +36,15 @@ settings.load_profile("numbaconv-cudasim" if SIMULATING else "numbaconv")
 REQUIRE_TIERS_VARIABLE = "NUMBACONV_REQUIRE_TIERS"
 TIERS = ("threads", "ptx", "cuda")
 PTX_MODULES = ("test_cuda_ptx.py",)
-CUDA_MODULES = ("test_cuda_parity.py", "test_cuda_autograd.py", "test_cuda_learner.py")
+CUDA_MODULES = (
+    "test_cuda_parity.py",
+    "test_cuda_autograd.py",
+    "test_cuda_learner.py",
+    "test_learner_cuda.py",
+    "test_cuda_tiled.py",
+    "test_cuda_fit_traffic.py",
+    "test_gpu_check.py",
+)
 
 
 def required_tiers() -> set[str]:
