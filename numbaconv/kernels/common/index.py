@@ -12,4 +12,3 @@ def unravel4(idx, shape1, shape2, shape3):
     i2 = rest % shape2
     rest = rest // shape2
     return rest // shape1, rest % shape1, i2, i3
-
