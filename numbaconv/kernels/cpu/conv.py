@@ -45,6 +45,7 @@ import numpy as np
 from numba import prange
 
 from ..._jit import cpu_function, cpu_helper, cpu_kernel
+from ..common import conv as common_conv
 from . import winograd
 from ._blas import single_threaded_blas
 
@@ -89,22 +90,6 @@ def _add_matrix(src, dst):
     an empty cache), and inside ``prange`` its parfor passes on top."""
     for i in range(dst.shape[0]):
         _add(src[i], dst[i])
-
-
-def _first_last_out(size_in, size_out, k_offset, stride, pad):
-    """Output positions ``[lo, hi)`` whose input coordinate ``o*stride - pad + k_offset``
-    falls inside ``[0, size_in)``."""
-    # o*stride >= pad - k_offset  ->  o >= ceil((pad - k_offset) / stride)
-    num = pad - k_offset
-    lo = 0 if num <= 0 else (num + stride - 1) // stride
-    # o*stride <= size_in - 1 + pad - k_offset
-    top = size_in - 1 + pad - k_offset
-    hi = 0 if top < 0 else top // stride + 1
-    if hi > size_out:
-        hi = size_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
 
 
 def _tap_ranges(size_in, k_size, dil, stride, pad, lo_clip, hi_clip):
@@ -351,7 +336,7 @@ def _planes_to_rows_bl(planes, rows, n0, nb, o0):
 _copy = cpu_helper(_copy)
 _add = cpu_helper(_add)
 _add_matrix = cpu_helper(_add_matrix)
-_first_last_out = cpu_helper(_first_last_out)
+_first_last_out = cpu_helper(common_conv.first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _zero_padding_columns = cpu_helper(_zero_padding_columns)
 _flat_span = cpu_helper(_flat_span)

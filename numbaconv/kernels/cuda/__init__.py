@@ -24,7 +24,10 @@ from __future__ import annotations
 from numba import cuda
 
 from ... import config
-from ..._jit import cuda_kernel
+from ..._jit import cuda_device, cuda_kernel
+from ..common.index import unravel4
+
+_unravel4 = cuda_device(unravel4)
 
 # Under the simulator (one OS thread per CUDA thread) a few small blocks keep tests fast and make
 # every grid-stride loop run more than one round.
@@ -89,12 +92,7 @@ def _copy_4d(src, dst):
     n0, n1, n2, n3 = dst.shape
     start, step = cuda.grid(1), cuda.gridsize(1)
     for idx in range(start, n0 * n1 * n2 * n3, step):
-        i3 = idx % n3
-        rest = idx // n3
-        i2 = rest % n2
-        rest = rest // n2
-        i1 = rest % n1
-        i0 = rest // n1
+        i0, i1, i2, i3 = _unravel4(idx, n1, n2, n3)
         dst[i0, i1, i2, i3] = src[i0, i1, i2, i3]
 
 

@@ -24,34 +24,11 @@ from __future__ import annotations
 from numba import cuda
 
 from ..._jit import cuda_device, cuda_kernel
+from ..common import conv as common_conv
 from . import launch_config
 
-
-def _first_last_out(size_in, size_out, k_offset, stride, pad):
-    """Output positions ``[lo, hi)`` whose input coordinate ``o*stride - pad + k_offset``
-    falls inside ``[0, size_in)`` (the CPU helper, compiled for the device)."""
-    num = pad - k_offset
-    lo = 0 if num <= 0 else (num + stride - 1) // stride
-    top = size_in - 1 + pad - k_offset
-    hi = 0 if top < 0 else top // stride + 1
-    if hi > size_out:
-        hi = size_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
-def _source_position(i, pad, k_offset, stride, size_out):
-    """The output position whose tap ``k_offset`` reads input position ``i``, or -1."""
-    t = i + pad - k_offset
-    if t < 0 or t % stride != 0:
-        return -1
-    o = t // stride
-    return o if o < size_out else -1
-
-
-_first_last_out = cuda_device(_first_last_out)
-_source_position = cuda_device(_source_position)
+_first_last_out = cuda_device(common_conv.first_last_out)
+_source_position = cuda_device(common_conv.source_position)
 
 
 def _conv2d_forward(x, w, b, out, sh, sw, ph, pw, dh, dw, groups):
@@ -166,10 +143,6 @@ def _signatures():
         table["_conv2d_grad_input"].append(cuda.void(a4, a4, a4, *hyper))
         table["_conv2d_grad_weight"].append(cuda.void(a4, a4, a4, *hyper))
         table["_conv2d_grad_bias"].append(cuda.void(a4, a1))
-    # Device helpers compile on their own too, so a typing error shows up with its own name.
-    pair = cuda.types.UniTuple(i64, 2)
-    table["_first_last_out"] = [pair(i64, i64, i64, i64, i64)]
-    table["_source_position"] = [i64(i64, i64, i64, i64, i64)]
     return table
 
 
