@@ -325,6 +325,21 @@ def _extract(archive_path: Path, final: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _source(name_or_url) -> DataSource:
+    """The :class:`DataSource` of a name in :data:`SOURCES` or of an http(s) URL."""
+    if not isinstance(name_or_url, str):
+        raise TypeError(f"name_or_url must be a source name or URL string, got {name_or_url!r}")
+    if urllib.parse.urlsplit(name_or_url).scheme in ("http", "https"):
+        return DataSource(name_or_url)
+    key = name_or_url.upper()
+    if key not in SOURCES:
+        raise KeyError(
+            f"unknown data source {name_or_url!r}; expected one of {sorted(SOURCES)} or an "
+            "http(s) URL"
+        )
+    return SOURCES[key]
+
+
 def untar_data(
     name_or_url,
     dest_root=None,
@@ -379,18 +394,7 @@ def untar_data(
         (a ValueError) naming the archive and member that would escape the folder, or if the
         file is not a readable tar archive.
     """
-    if not isinstance(name_or_url, str):
-        raise TypeError(f"name_or_url must be a source name or URL string, got {name_or_url!r}")
-    if urllib.parse.urlsplit(name_or_url).scheme in ("http", "https"):
-        source = DataSource(name_or_url)
-    else:
-        key = name_or_url.upper()
-        if key not in SOURCES:
-            raise KeyError(
-                f"unknown data source {name_or_url!r}; expected one of {sorted(SOURCES)} or an "
-                "http(s) URL"
-            )
-        source = SOURCES[key]
+    source = _source(name_or_url)
     filename = os.path.basename(urllib.parse.urlsplit(source.url).path)
     stem = _archive_stem(filename)
     root = Path(default_data_root() if dest_root is None else dest_root)

@@ -330,6 +330,35 @@ def _resolve(files: dict, mode, size):
     return mode, size
 
 
+def _checked_folder_arguments(train, valid, mode, size):
+    """``size`` as a pair (or None/"auto") after checking the split names and ``mode``."""
+    for name, value in (("train", train), ("valid", valid)):
+        if not isinstance(value, str) or not value or os.sep in value or value in (".", ".."):
+            raise ValueError(f"{name} must be the name of a split folder, got {value!r}")
+    if train == valid:
+        raise ValueError(f"train and valid must name different folders, both are {train!r}")
+    if mode not in _FOLDER_MODES:
+        raise ValueError(f"mode must be 'L', 'RGB', 'auto' or None, got {mode!r}")
+    return _size_pair(size) if size is not None and size != "auto" else size
+
+
+def _split_dirs(root: Path, train: str, valid: str) -> dict[str, Path]:
+    """{split name: its folder under ``root``}, or FileNotFoundError naming what is there."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder root {os.fspath(root)!r} does not exist")
+    split_dirs = {}
+    for name in (train, valid):
+        split_dir = root / name
+        if not split_dir.is_dir():
+            present = sorted(e.name for e in root.iterdir() if e.is_dir())
+            raise FileNotFoundError(
+                f"split folder {os.fspath(split_dir)!r} does not exist; {os.fspath(root)!r} "
+                f"holds the folders {present}"
+            )
+        split_dirs[name] = split_dir
+    return split_dirs
+
+
 def image_folder_dataset(
     path, train: str = "train", valid: str = "valid", mode: str | None = None, size=None
 ) -> ImageFolderData:
@@ -379,29 +408,8 @@ def image_folder_dataset(
     >>> data.train.images.shape, data.vocab  # doctest: +SKIP
     ((12396, 1, 28, 28), ('3', '7'))
     """
-    for name, value in (("train", train), ("valid", valid)):
-        if not isinstance(value, str) or not value or os.sep in value or value in (".", ".."):
-            raise ValueError(f"{name} must be the name of a split folder, got {value!r}")
-    if train == valid:
-        raise ValueError(f"train and valid must name different folders, both are {train!r}")
-    if mode not in _FOLDER_MODES:
-        raise ValueError(f"mode must be 'L', 'RGB', 'auto' or None, got {mode!r}")
-    if size is not None and size != "auto":
-        size = _size_pair(size)
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder root {os.fspath(root)!r} does not exist")
-    split_dirs = {}
-    for name in (train, valid):
-        split_dir = root / name
-        if not split_dir.is_dir():
-            present = sorted(e.name for e in root.iterdir() if e.is_dir())
-            raise FileNotFoundError(
-                f"split folder {os.fspath(split_dir)!r} does not exist; {os.fspath(root)!r} "
-                f"holds the folders {present}"
-            )
-        split_dirs[name] = split_dir
-
+    size = _checked_folder_arguments(train, valid, mode, size)
+    split_dirs = _split_dirs(Path(path), train, valid)
     vocab = tuple(_class_folders(split_dirs[train]))
     files = {name: _split_files(split_dirs[name], vocab) for name in (train, valid)}
     mode, size = _resolve(files, mode, size)
