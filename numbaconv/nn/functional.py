@@ -4,8 +4,8 @@ Each accepts Tensors (or plain NumPy arrays, treated as constants) and returns a
 Tensor. Convolution, pooling and batch norm call :mod:`numbaconv.ops` (conv, pool, norm), which
 validates its arguments and runs the Numba kernels (CPU or CUDA, following the arrays); this
 module only wires those array functions into the graph; so does the linear layer, over the
-array namespace (:mod:`numbaconv._backend.xp`). The activations (:mod:`numbaconv.nn.activations`)
-and the losses (:mod:`numbaconv.nn.losses`, over :func:`numbaconv.ops.nll_loss`) live in their
+array namespace (:mod:`numbaconv._backend.xp`). The activations (``numbaconv.nn.activations``)
+and the losses (``numbaconv.nn.losses``, over :func:`numbaconv.ops.nll_loss`) live in their
 own modules and are re-exported here.
 """
 

@@ -80,7 +80,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="aut
     method : {'auto', 'direct', 'fft'}, optional
         ``'direct'`` sums the products in a kernel: SciPy's values to rounding, with NaN
         and Inf exactly where SciPy has them. ``'fft'`` correlates tile by tile with
-        :mod:`scipy.fft` (overlap-save), much faster for large kernels: within about
+        ``scipy.fft`` (overlap-save), much faster for large kernels: within about
         1e-10 (float64, complex128) or 1e-4 (float32, complex64) of SciPy relative to the
         largest partial sum, but a NaN or Inf spreads over the tiles it falls in, and
         integer results are rounded to the nearest integer first. ``'auto'`` takes the
