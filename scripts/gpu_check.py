@@ -166,9 +166,16 @@ def run_parity(simulate: bool) -> dict:
         try:
             expected = _leaves(case.function()(*args, **kwargs))
             got = _leaves(case.function()(*device_args, **device_kwargs))
-            error = max(
-                _max_error(_backend.to_host(g), np.asarray(e)) for g, e in zip(got, expected)
-            )
+            # Results, and the arguments too: in-place ops (optimizer steps, running
+            # statistics) return None and update their arrays on both sides alike.
+            pairs = [(g, e) for g, e in zip(got, expected) if e is not None]
+            host_args = [*args, *kwargs.values()]
+            pairs += [
+                (d, h)
+                for h, d in zip(host_args, [*device_args, *device_kwargs.values()])
+                if isinstance(h, np.ndarray)
+            ]
+            error = max(_max_error(_backend.to_host(g), np.asarray(e)) for g, e in pairs)
             row.update(error=error, passed=bool(error <= RTOL[name]))
         except Exception as exc:  # a failing case is a finding, not the end of the run
             row.update(error=None, passed=False, exception=repr(exc))

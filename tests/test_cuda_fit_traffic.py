@@ -140,7 +140,7 @@ def test_metrics_accumulate_on_the_device_and_copy_once(copies_to_host):
         # The last batch's labels are on the host, as a learner may leave them.
         learn = _Batch(
             Tensor(_backend.to_device(scores)),
-            labels if len(labels) == 2 else _backend.to_device(labels),
+            (labels if len(labels) == 2 else _backend.to_device(labels),),  # yb: a tuple
             Tensor(_backend.to_device(np.array(value, np.float32))),
         )
         acc.accumulate(learn)
