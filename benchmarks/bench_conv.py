@@ -66,7 +66,7 @@ class Conv2dTorchCPU:
 class SgemmReference:
     """The machine's practical compute limit in the same results file: NumPy's float32
     matmul (OpenBLAS) at 2048^2 on 2 BLAS threads. Shape f's forward GFLOP/s over this row's
-    is the efficiency figure of issue 11."""
+    is the conv efficiency target's reference."""
 
     def setup(self):
         from threadpoolctl import threadpool_limits
