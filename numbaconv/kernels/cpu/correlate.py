@@ -139,81 +139,34 @@ _set_fused_3x3 = cpu_function(_set_fused_3x3)
 def _set_fused_5x5(target, block, kernel, c, conjugate):
     """As :func:`_set_fused_3x3` for a 5 x 5 kernel: 25 taps, one pass."""
     count = target.shape[0]
-    a = block[0, c:]
-    b = block[1, c:]
-    d = block[2, c:]
-    e = block[3, c:]
-    g = block[4, c:]
-    a0, a1, a2, a3, a4 = (
-        a[:count],
-        a[1 : 1 + count],
-        a[2 : 2 + count],
-        a[3 : 3 + count],
-        a[4 : 4 + count],
-    )
-    b0, b1, b2, b3, b4 = (
-        b[:count],
-        b[1 : 1 + count],
-        b[2 : 2 + count],
-        b[3 : 3 + count],
-        b[4 : 4 + count],
-    )
-    d0, d1, d2, d3, d4 = (
-        d[:count],
-        d[1 : 1 + count],
-        d[2 : 2 + count],
-        d[3 : 3 + count],
-        d[4 : 4 + count],
-    )
-    e0, e1, e2, e3, e4 = (
-        e[:count],
-        e[1 : 1 + count],
-        e[2 : 2 + count],
-        e[3 : 3 + count],
-        e[4 : 4 + count],
-    )
-    g0, g1, g2, g3, g4 = (
-        g[:count],
-        g[1 : 1 + count],
-        g[2 : 2 + count],
-        g[3 : 3 + count],
-        g[4 : 4 + count],
-    )
-    w00, w01, w02, w03, w04 = (
-        _weight(kernel, 0, 0, conjugate),
-        _weight(kernel, 0, 1, conjugate),
-        _weight(kernel, 0, 2, conjugate),
-        _weight(kernel, 0, 3, conjugate),
-        _weight(kernel, 0, 4, conjugate),
-    )
-    w10, w11, w12, w13, w14 = (
-        _weight(kernel, 1, 0, conjugate),
-        _weight(kernel, 1, 1, conjugate),
-        _weight(kernel, 1, 2, conjugate),
-        _weight(kernel, 1, 3, conjugate),
-        _weight(kernel, 1, 4, conjugate),
-    )
-    w20, w21, w22, w23, w24 = (
-        _weight(kernel, 2, 0, conjugate),
-        _weight(kernel, 2, 1, conjugate),
-        _weight(kernel, 2, 2, conjugate),
-        _weight(kernel, 2, 3, conjugate),
-        _weight(kernel, 2, 4, conjugate),
-    )
-    w30, w31, w32, w33, w34 = (
-        _weight(kernel, 3, 0, conjugate),
-        _weight(kernel, 3, 1, conjugate),
-        _weight(kernel, 3, 2, conjugate),
-        _weight(kernel, 3, 3, conjugate),
-        _weight(kernel, 3, 4, conjugate),
-    )
-    w40, w41, w42, w43, w44 = (
-        _weight(kernel, 4, 0, conjugate),
-        _weight(kernel, 4, 1, conjugate),
-        _weight(kernel, 4, 2, conjugate),
-        _weight(kernel, 4, 3, conjugate),
-        _weight(kernel, 4, 4, conjugate),
-    )
+    a, b, d, e, g = block[0, c:], block[1, c:], block[2, c:], block[3, c:], block[4, c:]
+    # fmt: off
+    a0, a1, a2, a3, a4 = (a[:count], a[1:1 + count], a[2:2 + count], a[3:3 + count],
+                          a[4:4 + count])
+    b0, b1, b2, b3, b4 = (b[:count], b[1:1 + count], b[2:2 + count], b[3:3 + count],
+                          b[4:4 + count])
+    d0, d1, d2, d3, d4 = (d[:count], d[1:1 + count], d[2:2 + count], d[3:3 + count],
+                          d[4:4 + count])
+    e0, e1, e2, e3, e4 = (e[:count], e[1:1 + count], e[2:2 + count], e[3:3 + count],
+                          e[4:4 + count])
+    g0, g1, g2, g3, g4 = (g[:count], g[1:1 + count], g[2:2 + count], g[3:3 + count],
+                          g[4:4 + count])
+    w00, w01, w02, w03, w04 = (_weight(kernel, 0, 0, conjugate), _weight(kernel, 0, 1, conjugate),
+                               _weight(kernel, 0, 2, conjugate), _weight(kernel, 0, 3, conjugate),
+                               _weight(kernel, 0, 4, conjugate))
+    w10, w11, w12, w13, w14 = (_weight(kernel, 1, 0, conjugate), _weight(kernel, 1, 1, conjugate),
+                               _weight(kernel, 1, 2, conjugate), _weight(kernel, 1, 3, conjugate),
+                               _weight(kernel, 1, 4, conjugate))
+    w20, w21, w22, w23, w24 = (_weight(kernel, 2, 0, conjugate), _weight(kernel, 2, 1, conjugate),
+                               _weight(kernel, 2, 2, conjugate), _weight(kernel, 2, 3, conjugate),
+                               _weight(kernel, 2, 4, conjugate))
+    w30, w31, w32, w33, w34 = (_weight(kernel, 3, 0, conjugate), _weight(kernel, 3, 1, conjugate),
+                               _weight(kernel, 3, 2, conjugate), _weight(kernel, 3, 3, conjugate),
+                               _weight(kernel, 3, 4, conjugate))
+    w40, w41, w42, w43, w44 = (_weight(kernel, 4, 0, conjugate), _weight(kernel, 4, 1, conjugate),
+                               _weight(kernel, 4, 2, conjugate), _weight(kernel, 4, 3, conjugate),
+                               _weight(kernel, 4, 4, conjugate))
+    # fmt: on
     for n in range(count):
         target[n] = (
             a0[n] * w00 + a1[n] * w01 + a2[n] * w02 + a3[n] * w03 + a4[n] * w04

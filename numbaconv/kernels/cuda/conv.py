@@ -31,11 +31,26 @@ import numpy as np
 from numba import cuda
 
 from ..._jit import cuda_device, cuda_kernel
+from ..common import index as _index
 from . import conv_reference
 from .conv_reference import _source_position
 from .igemm import gemm_grid, make_gemm_kernel
 from .launch import NARROW_TILE, WIDE_TILE, gemm_tile, grid_blocks, reduction_pieces
 from .norm import REDUCTION_THREADS, _block_sum
+
+_unravel3 = cuda_device(_index.unravel3)
+
+
+def _load_x_tap(x, n, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
+    """``x_pad[n, c, oh*sh + kh*dh, ow*sw + kw*dw]``: 0 in the padding."""
+    ih = oh * sh - ph + kh * dh
+    iw = ow * sw - pw + kw * dw
+    if ih < 0 or ih >= x.shape[2] or iw < 0 or iw >= x.shape[3]:
+        return x.dtype.type(0)
+    return x[n, c, ih, iw]
+
+
+_load_x_tap = cuda_device(_load_x_tap)
 
 # --- forward: p = x, q = w, r = out, extra = bias ----------------------------------------
 
@@ -46,36 +61,20 @@ def _forward_geometry(x, w, out, bias, groups):
 
 
 def _forward_load_x(x, w, out, bias, groups, g, m, k, sh, sw, ph, pw, dh, dw):
-    h_out, w_out = out.shape[2], out.shape[3]
-    kh_size, kw_size = w.shape[2], w.shape[3]
-    ow = m % w_out
-    rest = m // w_out
-    oh = rest % h_out
-    n = rest // h_out
-    kw = k % kw_size
-    rest = k // kw_size
-    kh = rest % kh_size
-    c = rest // kh_size
-    ih = oh * sh - ph + kh * dh
-    iw = ow * sw - pw + kw * dw
-    if ih < 0 or ih >= x.shape[2] or iw < 0 or iw >= x.shape[3]:
-        return x.dtype.type(0)
-    return x[n, g * w.shape[1] + c, ih, iw]
+    n, oh, ow = _unravel3(m, out.shape[2], out.shape[3])
+    c, kh, kw = _unravel3(k, w.shape[2], w.shape[3])
+    return _load_x_tap(x, n, g * w.shape[1] + c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
 def _forward_load_w(x, w, out, bias, groups, g, k, col, sh, sw, ph, pw, dh, dw):
-    kh_size, kw_size = w.shape[2], w.shape[3]
-    kw = k % kw_size
-    rest = k // kw_size
-    return w[g * (out.shape[1] // groups) + col, rest // kh_size, rest % kh_size, kw]
+    c, kh, kw = _unravel3(k, w.shape[2], w.shape[3])
+    return w[g * (out.shape[1] // groups) + col, c, kh, kw]
 
 
 def _forward_store(x, w, out, bias, groups, g, piece, m, col, value):
-    h_out, w_out = out.shape[2], out.shape[3]
-    ow = m % w_out
-    rest = m // w_out
+    n, oh, ow = _unravel3(m, out.shape[2], out.shape[3])
     o = g * (out.shape[1] // groups) + col
-    out[rest // h_out, o, rest % h_out, ow] = value + bias[o]
+    out[n, o, oh, ow] = value + bias[o]
 
 
 # --- grad_input: p = gy, q = w, r = gx, extra = w (unused) -------------------------------
@@ -87,16 +86,8 @@ def _grad_input_geometry(gy, w, gx, extra, groups):
 
 
 def _grad_input_load_gy(gy, w, gx, extra, groups, g, m, k, sh, sw, ph, pw, dh, dw):
-    h_in, w_in = gx.shape[2], gx.shape[3]
-    kh_size, kw_size = w.shape[2], w.shape[3]
-    iw = m % w_in
-    rest = m // w_in
-    ih = rest % h_in
-    n = rest // h_in
-    kw = k % kw_size
-    rest = k // kw_size
-    kh = rest % kh_size
-    o = rest // kh_size
+    n, ih, iw = _unravel3(m, gx.shape[2], gx.shape[3])
+    o, kh, kw = _unravel3(k, w.shape[2], w.shape[3])
     oh = _source_position(ih, ph, kh * dh, sh, gy.shape[2])
     ow = _source_position(iw, pw, kw * dw, sw, gy.shape[3])
     if oh < 0 or ow < 0:
@@ -105,17 +96,13 @@ def _grad_input_load_gy(gy, w, gx, extra, groups, g, m, k, sh, sw, ph, pw, dh, d
 
 
 def _grad_input_load_w(gy, w, gx, extra, groups, g, k, col, sh, sw, ph, pw, dh, dw):
-    kh_size, kw_size = w.shape[2], w.shape[3]
-    kw = k % kw_size
-    rest = k // kw_size
-    return w[g * (w.shape[0] // groups) + rest // kh_size, col, rest % kh_size, kw]
+    o, kh, kw = _unravel3(k, w.shape[2], w.shape[3])
+    return w[g * (w.shape[0] // groups) + o, col, kh, kw]
 
 
 def _grad_input_store(gy, w, gx, extra, groups, g, piece, m, col, value):
-    h_in, w_in = gx.shape[2], gx.shape[3]
-    iw = m % w_in
-    rest = m // w_in
-    gx[rest // h_in, g * w.shape[1] + col, rest % h_in, iw] = value
+    n, ih, iw = _unravel3(m, gx.shape[2], gx.shape[3])
+    gx[n, g * w.shape[1] + col, ih, iw] = value
 
 
 # --- grad_weight: p = x, q = gy, r = partial (pieces, O, Cg*KH*KW) float64, extra = gw ----
@@ -127,28 +114,14 @@ def _grad_weight_geometry(x, gy, partial, gw, groups):
 
 
 def _grad_weight_load_gy(x, gy, partial, gw, groups, g, m, k, sh, sw, ph, pw, dh, dw):
-    h_out, w_out = gy.shape[2], gy.shape[3]
-    ow = k % w_out
-    rest = k // w_out
-    return gy[rest // h_out, g * (gw.shape[0] // groups) + m, rest % h_out, ow]
+    n, oh, ow = _unravel3(k, gy.shape[2], gy.shape[3])
+    return gy[n, g * (gw.shape[0] // groups) + m, oh, ow]
 
 
 def _grad_weight_load_x(x, gy, partial, gw, groups, g, k, col, sh, sw, ph, pw, dh, dw):
-    h_out, w_out = gy.shape[2], gy.shape[3]
-    kh_size, kw_size = gw.shape[2], gw.shape[3]
-    ow = k % w_out
-    rest = k // w_out
-    oh = rest % h_out
-    n = rest // h_out
-    kw = col % kw_size
-    rest = col // kw_size
-    kh = rest % kh_size
-    c = rest // kh_size
-    ih = oh * sh - ph + kh * dh
-    iw = ow * sw - pw + kw * dw
-    if ih < 0 or ih >= x.shape[2] or iw < 0 or iw >= x.shape[3]:
-        return x.dtype.type(0)
-    return x[n, g * gw.shape[1] + c, ih, iw]
+    n, oh, ow = _unravel3(k, gy.shape[2], gy.shape[3])
+    c, kh, kw = _unravel3(col, gw.shape[2], gw.shape[3])
+    return _load_x_tap(x, n, g * gw.shape[1] + c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
 def _grad_weight_store(x, gy, partial, gw, groups, g, piece, m, col, value):
@@ -239,6 +212,7 @@ def _signatures():
                 cuda.void(a4, a4, a3, a4, *hyper, i64))  # fmt: skip
         table.setdefault("_sum_pieces", []).append(cuda.void(a3, a4))
         table.setdefault("_conv2d_grad_bias", []).append(cuda.void(a4, a1))
+        table.setdefault("_load_x_tap", []).append(f(a4, *(i64,) * 12))
     return table
 
 
