@@ -111,8 +111,9 @@ class Learner(_CallbackHost, _Inference, _ScheduledFits):
         fit's training done (the one-cycle position).
     xb : Tensor
         The current batch's input.
-    yb : tuple of ndarray
-        Its targets, as fastai: ``(y,)``, or ``()`` for a batch without targets.
+    yb : tuple of arrays
+        Its targets, as fastai: ``(y,)``, or ``()`` for a batch without targets; NumPy
+        arrays, or device arrays where the batch came on the device (they stay there).
     pred : Tensor
         The model's output.
     loss : Tensor

@@ -187,7 +187,7 @@ class CollapseCallback(Callback):
         with no_grad():
             predicted = np.asarray(learn.pred.argmax(axis=-1).numpy()).ravel()
         counts = np.bincount(predicted, minlength=classes)
-        targets = np.bincount(np.asarray(learn.yb[0]).ravel(), minlength=classes)
+        targets = np.bincount(to_host(learn.yb[0]).ravel(), minlength=classes)
         if self._predicted is None:
             self._predicted, self._targets = counts, targets
         else:
