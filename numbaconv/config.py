@@ -13,7 +13,8 @@ NUMBACONV_FASTMATH : comma-separated LLVM fast-math flags, default ``contract,re
     ``none`` (or an empty string) turns fast-math off. ``nnan``, ``ninf`` and
     ``fast`` are refused: NaN and Inf must propagate as in NumPy.
 NUMBACONV_CUDA_THREADS : int, default 128
-    Threads per block for 1-D CUDA launches.
+    Threads per block for the 1-D CUDA launches of the elementwise, reduction, optimizer,
+    activation and batch-norm kernels (conv and pooling size their grids from the device).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import serialization
+from ._backend import is_device_array
 from ._inference import _Inference
 from ._validate import describe as _describe
 from ._validate import finite_number, integer
@@ -51,6 +52,13 @@ from .optim import Adam, split_bn_bias
 __all__ = ["Learner", "NonFiniteLossError", "SummaryText"]
 
 _OPT_PREFIX = "opt::"
+
+
+def _targets(y):
+    """A batch's targets as an array where they live: a device array stays on the device (a
+    host copy per batch would cost a transfer), anything else becomes a NumPy array."""
+    y = y.data if isinstance(y, Tensor) else y
+    return y if is_device_array(y) else np.asarray(y)
 
 
 def _is_norm(module) -> bool:
@@ -103,8 +111,9 @@ class Learner(_CallbackHost, _Inference, _ScheduledFits):
         fit's training done (the one-cycle position).
     xb : Tensor
         The current batch's input.
-    yb : tuple of ndarray
-        Its targets, as fastai: ``(y,)``, or ``()`` for a batch without targets.
+    yb : tuple of arrays
+        Its targets, as fastai: ``(y,)``, or ``()`` for a batch without targets; NumPy
+        arrays, or device arrays where the batch came on the device (they stay there).
     pred : Tensor
         The model's output.
     loss : Tensor
@@ -311,7 +320,7 @@ class Learner(_CallbackHost, _Inference, _ScheduledFits):
         self.iter = i
         x, *targets = batch
         self.xb = x if isinstance(x, Tensor) else Tensor(x)
-        self.yb = tuple(np.asarray(y.data if isinstance(y, Tensor) else y) for y in targets)
+        self.yb = tuple(_targets(y) for y in targets)
         self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
     def _do_one_batch(self):

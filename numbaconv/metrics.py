@@ -13,7 +13,8 @@ accumulate a value over the batches of an epoch from the Learner's current state
 
 On CUDA, :func:`accuracy` and the ``Avg*`` means (but the smoothed loss, which is reported
 every step) stay on the device: the batch values are summed there and copied to the host once,
-when ``value`` is read at the end of the epoch.
+when ``value`` is read at the end of the epoch. The smoothed loss reuses the loss the
+non-finite guard has read for the step, so a training step copies one scalar.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ import numbers
 import numpy as np
 
 __all__ = ["AvgLoss", "AvgMetric", "AvgSmoothLoss", "Metric", "accuracy"]
+
+
+def _loss_value(learn) -> float:
+    """``float(learn.loss)``, reusing the number the non-finite guard already read for this
+    batch (``learn._loss_read``: the loss Tensor and its value), so that a CUDA training step
+    copies one scalar to the host, not two."""
+    read = getattr(learn, "_loss_read", None)
+    if read is not None and read[0] is learn.loss:
+        return read[1]
+    return float(learn.loss)
 
 
 def _as_array(name: str, value) -> np.ndarray:
@@ -240,7 +251,7 @@ class AvgSmoothLoss(Metric):
     def accumulate(self, learn) -> None:
         self.count += 1
         # fastai: torch.lerp(loss, val, beta)
-        self.val = self.beta * self.val + (1.0 - self.beta) * float(learn.loss)
+        self.val = self.beta * self.val + (1.0 - self.beta) * _loss_value(learn)
 
     @property
     def value(self):

@@ -17,8 +17,9 @@ It runs, within about 8 minutes on an H100/H200-class GPU:
 
 It writes ``gpu_check.json`` and ``gpu_check.md`` to ``--out`` and exits 1 when a check fails.
 ``--simulate`` runs (a) (one case per op, float32 and float64 by turns), (b) (one step on two
-images) and (c) (tiny shapes, 2 samples: the plumbing only) in the CUDA simulator, which CI
-does; without a CUDA build of PyTorch the peer columns say why there is no figure.
+images) and (c) (tiny shapes, 2 samples, no warm-up: the plumbing only) in the CUDA
+simulator, which CI does; without a CUDA build of PyTorch the peer columns say why there is
+no figure.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def run_timings(simulate: bool, repeats: int, budget_s: float) -> dict:
 
     peer, peer_problem = _peer(_torch())
     shapes = SIMULATED_TIMINGS if simulate else {"conv_shapes": CONV_SHAPES}
-    warmup = 1 if simulate else 3
+    warmup = 0 if simulate else 3  # the simulator compiles nothing: no warm-up to pay for
     deadline = time.perf_counter() + budget_s
     rows = []
     for case in timing_cases(peer, **shapes):

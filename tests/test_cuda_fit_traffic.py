@@ -1,5 +1,6 @@
 """Host<->device traffic of ``Learner.fit`` on CUDA: per training step one copy to the host (the
-loss scalar), per epoch one per reported figure (validation loss and each metric), nothing else.
+loss scalar), per epoch one per reported figure (validation loss and each metric) and one for
+the collapse check's class counts, nothing else.
 
 Counts every ``copy_to_host`` of a device array and forbids the silent conversions of a
 simulated device array to NumPy. Runs on a GPU, or in the simulator in its own process::
@@ -21,9 +22,12 @@ require_cuda()
 from numba import cuda  # noqa: E402
 
 from numbaconv import nn  # noqa: E402
+from numbaconv.callbacks import Callback, CollapseCallback, CollapseWarning  # noqa: E402
 from numbaconv.data import DataLoaders  # noqa: E402
 from numbaconv.learner import Learner  # noqa: E402
 from numbaconv.metrics import accuracy  # noqa: E402
+
+from .loaders import TinyDLs  # noqa: E402
 
 SIMULATING = bool(cuda.config.ENABLE_CUDASIM)
 
@@ -73,9 +77,27 @@ def _forbid_silent_conversions(monkeypatch, fake_array):
     monkeypatch.setattr(fake_array, "copy_to_device", copy_to_device)
 
 
-class _CountSteps:
-    def __init__(self):
-        self.steps = 0
+class _CopiesPerPhase(Callback):
+    """Copies to the host inside each training and each validation phase of a fit. Runs before
+    every other callback, so a phase's count leaves out what the others read in ``after_train``
+    and ``after_validate`` (the epoch's figures)."""
+
+    order = -100
+
+    def __init__(self, counter):
+        self.counter, self.train, self.valid = counter, [], []
+
+    def before_train(self):
+        self._start = self.counter["n"]
+
+    def after_train(self):
+        self.train.append(self.counter["n"] - self._start)
+
+    def before_validate(self):
+        self._start = self.counter["n"]
+
+    def after_validate(self):
+        self.valid.append(self.counter["n"] - self._start)
 
 
 def _learner(n_train=6, n_valid=4, bs=3):
@@ -99,24 +121,54 @@ def _learner(n_train=6, n_valid=4, bs=3):
     return learn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learner.py copies to the host per batch: np.asarray(yb), the non-finite checks of "
-    "the loss and of every gradient, and the running-statistics backup (issue 12 point 3 makes "
-    "them one device reduction; this test then passes and the marker must go)",
-)
 def test_fit_copies_the_loss_per_step_and_the_metrics_per_epoch(copies_to_host):
     learn = _learner()
+    # A collapse check that never warns reads its counts every epoch (after a warning, never).
+    learn.remove_cb(CollapseCallback)
+    learn.add_cb(CollapseCallback(share=1.01))
+    phases = learn.add_cb(_CopiesPerPhase(copies_to_host))
     epochs, steps_per_epoch = 2, len(learn.dls.train)
     before = copies_to_host["n"]
     learn.fit(epochs, 0.01)
     copies = copies_to_host["n"] - before
-    # Per step the training loss; per epoch the validation loss and the accuracy.
-    assert copies == epochs * (steps_per_epoch + 2), copies
+    assert phases.train == [steps_per_epoch] * epochs  # the loss scalar, once per step
+    assert phases.valid == [0] * epochs  # validation sums on the device
+    # Per epoch: the validation loss, the accuracy and the collapse check's class counts.
+    assert copies == epochs * (steps_per_epoch + 3), copies
     # And the figures are real: one row per epoch, accuracy a fraction of 4 images.
     values = learn.recorder.values
     assert len(values) == epochs
     assert all(row[-1] * 4 == round(row[-1] * 4) and 0 <= row[-1] <= 1 for row in values)
+    assert learn.collapse.message is None
+
+
+def _constant_learner(device):
+    """A Linear(2, 2) that predicts class 0 for all 10 validation images, 1 of which is a 0."""
+    x = np.zeros((10, 2, 1, 1), np.float32)
+    x[:, 0] = 5.0
+    y = np.ones(10, np.int64)
+    y[0] = 0
+    move = _backend.to_device if device == "cuda" else np.asarray
+    dls = TinyDLs([(move(x[:4]), move(y[:4]))], [(move(x[:6]), move(y[:6])), (move(x[6:]), y[6:])])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    model[1].weight.data[...] = np.eye(2, dtype=np.float32)
+    model[1].bias.data[...] = 0.0
+    learn = Learner(dls, model.to(device), metrics=accuracy)
+    learn.progress.show_table = False
+    return learn
+
+
+def test_collapse_counts_on_the_device_warn_as_on_the_host(copies_to_host):
+    messages = {}
+    for device in ("cpu", "cuda"):
+        learn = _constant_learner(device)
+        with pytest.warns(CollapseWarning) as record:
+            learn.fit(2, lr=0.0)
+        assert len(record) == 1
+        messages[device] = learn.collapse.message
+    assert "100.0% of the validation set" in messages["cpu"]
+    assert "10.0% of the targets" in messages["cpu"]
+    assert messages["cuda"] == messages["cpu"]
 
 
 class _Batch:

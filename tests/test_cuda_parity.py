@@ -455,6 +455,7 @@ def test_running_statistics_are_updated_on_the_device():
 def test_pool_correlate_and_batch_norm_identical_across_launch_configurations(monkeypatch):
     """One thread owns one output; batch-norm blocks have a fixed width: no bit can change."""
     import numbaconv.kernels.cuda as kernels_cuda
+    from numbaconv.kernels.cuda import launch
 
     rng = np.random.default_rng(23)
     pool_inputs = [_backend.to_device(a) for a in _pool_inputs(rng, np.float32)]
@@ -469,6 +470,7 @@ def test_pool_correlate_and_batch_norm_identical_across_launch_configurations(mo
     for threads, max_blocks in ((7, 3), (32, 1), (5, 1000)):
         monkeypatch.setattr(config, "CUDA_THREADS", threads)
         monkeypatch.setattr(kernels_cuda, "_max_blocks_cache", max_blocks)
+        monkeypatch.setattr(launch, "SIMULATOR_ELEMENTWISE", (threads, max_blocks))  # pooling
         # Fresh running statistics each round: training updates them in place.
         bn_inputs = [_backend.to_device(a) for a in bn_host]
         arrays = [

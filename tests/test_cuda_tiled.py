@@ -153,3 +153,31 @@ def test_device_limits_come_from_the_device():
     assert limits.multiprocessors == device.MULTIPROCESSOR_COUNT
     assert limits.max_threads_per_block == device.MAX_THREADS_PER_BLOCK
     assert launch.WIDE_TILE.fits(limits, 8) and launch.NARROW_TILE.fits(limits, 8)
+
+
+def test_pooling_grid_follows_the_device_limits(monkeypatch):
+    """Pooling's one-thread-per-element grid: 256 threads (fewer where a block holds fewer),
+    blocks to fill the multiprocessors, no more; the simulator's small odd stand-in."""
+    from numbaconv.kernels.cuda import pool
+
+    h200 = launch.DeviceLimits(max_threads_per_block=1024, multiprocessors=132,
+                               shared_bytes_per_block=48 * 1024)  # fmt: skip
+    small = launch.DeviceLimits(max_threads_per_block=64, multiprocessors=2,
+                                shared_bytes_per_block=48 * 1024)  # fmt: skip
+    grids = []
+    monkeypatch.setattr(pool, "elementwise_grid", lambda total: grids.append(total) or (1, 5))
+    pool.avg_pool2d_forward(*map(cuda.to_device, (np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))),
+                            2, 2, 2, 2, 0, 0, True, 0)  # fmt: skip
+    assert grids == [4]  # the launcher asks launch.py, for one thread per output
+    monkeypatch.setattr(launch, "_simulating", lambda: False)
+    monkeypatch.setattr(launch, "device_limits", lambda: h200)
+    assert launch.elementwise_grid(1) == (1, 256)
+    assert launch.elementwise_grid(256 * 100 + 1) == (101, 256)
+    assert launch.elementwise_grid(10**9) == (8 * launch.BLOCKS_PER_MULTIPROCESSOR * 132, 256)
+    monkeypatch.setattr(launch, "device_limits", lambda: small)
+    assert launch.elementwise_grid(1000) == (16, 64)
+    monkeypatch.setattr(launch, "_simulating", lambda: True)
+    threads, max_blocks = launch.SIMULATOR_ELEMENTWISE
+    assert threads % 2 == 1 and max_blocks > 1
+    assert launch.elementwise_grid(threads + 1) == (2, threads)
+    assert launch.elementwise_grid(10**6) == (max_blocks, threads)

@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from .._backend import to_host
 from .._validate import describe as _describe
 
 __all__ = [
@@ -270,7 +271,7 @@ class GatherPreds(Callback):
     def after_batch(self):
         self.preds.append(np.asarray(self.learn.pred.numpy()))
         if self.learn.yb:
-            self.targets.append(np.asarray(self.learn.yb[0]))
+            self.targets.append(to_host(self.learn.yb[0]))  # device targets too
 
     def result(self):
         """``(preds, targets)`` concatenated; empty arrays when nothing ran."""

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from .._backend import CUDA, is_device_array, to_device, to_host
 from ..autograd import Tensor, no_grad
 from .core import Callback
 
@@ -99,6 +100,10 @@ class NonFiniteGuard(Callback):
                 for _, grad in grads:
                     reduced = reduced + Tensor(grad).sum() * 0.0
                 total = reduced.item()
+            if math.isfinite(total):
+                # loss + 0·(finite sums) is the loss itself: the smoothed loss takes it from
+                # here (metrics._loss_value) instead of copying the loss again.
+                learn._loss_read = (learn.loss, total)
         if math.isfinite(total):
             return
         what, value = self._culprit(grads)
@@ -139,7 +144,8 @@ class CollapseCallback(Callback):
     After each epoch's validation: when one class receives at least ``share`` of the
     predictions (arg-max of the outputs) while it is less than ``minority`` of the targets,
     a :class:`CollapseWarning` goes through ``warnings`` and, when the fit ends, one line
-    saying so is printed under the epoch table.
+    saying so is printed under the epoch table. On CUDA the class counts are summed on the
+    device and copied to the host once per epoch.
 
     Parameters
     ----------
@@ -158,34 +164,73 @@ class CollapseCallback(Callback):
     def __init__(self, share=0.95, minority=0.5):
         self.share, self.minority = float(share), float(minority)
         self.message = None
-        self._predicted = self._targets = None
+        self._predicted = self._targets = self._counts = self._constants = None
 
     def before_fit(self):
         self.message = None
 
     def before_epoch(self):
-        self._predicted = self._targets = None
+        self._predicted = self._targets = self._counts = None
 
     def before_validate(self):
-        self._predicted = self._targets = None
+        self._predicted = self._targets = self._counts = None
 
     def after_batch(self):
         learn = self.learn
         if not learn.yb or len(learn.yb[0]) == 0:
             return
         classes = learn.pred.shape[-1]
+        if is_device_array(learn.pred.data):
+            counts = self._device_counts(learn.pred, learn.yb[0], classes)
+            self._counts = counts if self._counts is None else CUDA.xp.add(self._counts, counts)
+            return
         with no_grad():
             predicted = np.asarray(learn.pred.argmax(axis=-1).numpy()).ravel()
         counts = np.bincount(predicted, minlength=classes)
-        targets = np.bincount(np.asarray(learn.yb[0]).ravel(), minlength=classes)
+        targets = np.bincount(to_host(learn.yb[0]).ravel(), minlength=classes)
         if self._predicted is None:
             self._predicted, self._targets = counts, targets
         else:
             self._predicted = self._predicted + counts
             self._targets = self._targets + targets
 
+    def _device_counts(self, pred, target, classes):
+        """Predicted and target class counts of one batch as a (2, classes) float64 device
+        array (exact below 2**53), summed where the outputs live: the epoch's counts then
+        cross to the host once, in ``after_epoch``, not once per batch."""
+        xp = CUDA.xp
+        if self._constants is None or self._constants[0] != classes:
+            self._constants = (
+                classes,
+                to_device(np.arange(classes, dtype=np.int64).reshape(1, classes)),
+                to_device(np.array([[1.0], [0.0]])),  # row 0: predictions, row 1: targets
+            )
+        _, labels, first_row = self._constants
+        with no_grad():
+            predicted = pred.argmax(axis=-1).data
+        target = to_device(np.asarray(target)) if not is_device_array(target) else target
+        rows = [
+            xp.reshape(
+                xp.sum(xp.equal(xp.reshape(ids, (-1, 1)), labels), axis=0, dtype=np.float64),
+                (1, classes),
+            )
+            for ids in (predicted, target)
+        ]
+        return xp.add(
+            xp.multiply(rows[0], first_row), xp.multiply(rows[1], xp.subtract(1.0, first_row))
+        )
+
+    def _host_counts(self):
+        """(predicted, targets) counts of the epoch as NumPy arrays, or None before a batch."""
+        if self._counts is not None:
+            counts = to_host(self._counts)  # the one copy of the epoch
+            self._predicted, self._targets, self._counts = counts[0], counts[1], None
+        if self._predicted is None:
+            return None
+        return self._predicted, self._targets
+
     def after_epoch(self):
-        if self.message is not None or self._predicted is None:
+        if self.message is not None or self._host_counts() is None:
             return
         total = int(self._predicted.sum())
         top = int(np.argmax(self._predicted))

@@ -9,7 +9,9 @@ Conventions every CUDA module follows (phase-2 twins copy them):
 - one thread owns one output element (gather, never scatter; no float atomics), so results do
   not depend on the launch configuration;
 - kernels are 1-D grid-stride loops launched with :func:`launch_config` (threads per block from
-  ``NUMBACONV_CUDA_THREADS``) on the default stream; launchers return without synchronising;
+  ``NUMBACONV_CUDA_THREADS``), or with a grid from the device's properties (:mod:`.launch`:
+  the tiled conv kernels and pooling), on the default stream; launchers return without
+  synchronising;
 - a launcher never validates and takes C-contiguous device arrays of one float dtype;
 - each module has a ``PTX_SIGNATURES`` table (dispatcher name -> signatures for float32 and
   float64); ``tests/test_cuda_ptx.py`` compiles every entry to PTX and fails when a dispatcher

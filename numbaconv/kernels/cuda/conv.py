@@ -35,7 +35,14 @@ from ..common import index as _index
 from . import conv_reference
 from .conv_reference import _source_position
 from .igemm import gemm_grid, make_gemm_kernel
-from .launch import NARROW_TILE, WIDE_TILE, gemm_tile, grid_blocks, reduction_pieces
+from .launch import (
+    NARROW_TILE,
+    WIDE_TILE,
+    elementwise_grid,
+    gemm_tile,
+    grid_blocks,
+    reduction_pieces,
+)
 from .norm import REDUCTION_THREADS, _block_sum
 
 _unravel3 = cuda_device(_index.unravel3)
@@ -293,7 +300,7 @@ def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, g
     hyper = (*stride, *padding, *dilation, groups)
     _launch("grad_weight", tile, (tiles[0], tiles[1], pieces), x, grad_output, partial,
             grad_weight, length, hyper)  # fmt: skip
-    _sum_pieces[grid_blocks(grad_weight.size, 128), 128](partial, grad_weight)
+    _sum_pieces[elementwise_grid(grad_weight.size)](partial, grad_weight)
 
 
 def conv2d_grad_bias(grad_output, grad_bias):

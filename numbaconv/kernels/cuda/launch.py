@@ -1,5 +1,6 @@
 """Launch configuration read off the device: tile shapes for the implicit-GEMM kernels, how many
-pieces a long reduction is split into, and grid sizes.
+pieces a long reduction is split into, and grid sizes (also of the one-thread-per-element
+pooling kernels, :func:`elementwise_grid`).
 
 Block shapes are compile-time constants of a kernel (a shared-memory array's size must be one),
 so each kernel is compiled for a small set of :class:`GemmTile` shapes; which of them runs, how
@@ -123,3 +124,27 @@ def grid_blocks(total: int, threads: int) -> int:
     limits = device_limits()
     cap = 8 * BLOCKS_PER_MULTIPROCESSOR * limits.multiprocessors
     return max(1, min(-(-total // threads), cap))
+
+
+# Grid-stride kernels with one thread per element (pooling): 8 warps per block, which leaves
+# several resident blocks per multiprocessor on every device from Volta to Hopper.
+ELEMENTWISE_THREADS = 256
+# Simulator: (threads, blocks) small and odd, so test shapes end in a ragged block and the
+# grid-stride loop runs several rounds, while the simulator (one OS thread per CUDA thread)
+# starts few threads.
+SIMULATOR_ELEMENTWISE = (7, 3)
+
+
+def _simulating() -> bool:
+    return bool(cuda.config.ENABLE_CUDASIM)
+
+
+def elementwise_grid(total: int) -> tuple[int, int]:
+    """``(blocks, threads_per_block)`` for a grid-stride kernel over ``total`` items (> 0):
+    :data:`ELEMENTWISE_THREADS` capped by the device's limit, and :func:`grid_blocks` blocks;
+    :data:`SIMULATOR_ELEMENTWISE` under the simulator."""
+    if _simulating():
+        threads, max_blocks = SIMULATOR_ELEMENTWISE
+        return max(1, min(-(-total // threads), max_blocks)), threads
+    threads = min(ELEMENTWISE_THREADS, device_limits().max_threads_per_block)
+    return grid_blocks(total, threads), threads

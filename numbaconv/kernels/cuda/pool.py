@@ -16,8 +16,8 @@ loads walk the input rows together). One thread owns one element of the array it
 The window rules are the CPU's own code: :mod:`numbaconv.kernels.common.pool` and
 :mod:`numbaconv.kernels.common.index`, compiled here as device functions. A window wholly
 inside the input takes the branch-free ``inner_window_argmax``, as on the CPU, so the threads of
-a warp do not diverge on the data. The grid comes from :func:`launch_config`: threads per block
-from ``NUMBACONV_CUDA_THREADS``, blocks from the device's multiprocessor count.
+a warp do not diverge on the data. The grid comes from the device's properties
+(:func:`numbaconv.kernels.cuda.launch.elementwise_grid`).
 
 Accumulators have the CPU's types (float64 window sums in the forward kernels, the output's
 dtype in the backward kernels, each share rounded there after a float64 add, as the CPU's ``+=``
@@ -32,7 +32,7 @@ from numba import cuda
 from ..._jit import cuda_device, cuda_kernel
 from ..common import index as _index
 from ..common import pool as _common
-from . import launch_config
+from .launch import elementwise_grid
 
 _window_argmax = cuda_device(_common.window_argmax)
 _inner_argmax = cuda_device(_common.inner_window_argmax)
@@ -219,7 +219,7 @@ PTX_SIGNATURES = _signatures()
 def _launch(kernel, total, *args):
     if total == 0:
         return
-    blocks, threads = launch_config(total)
+    blocks, threads = elementwise_grid(total)
     kernel[blocks, threads](*args)
 
 
