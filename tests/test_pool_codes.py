@@ -214,3 +214,25 @@ def test_codes_kernels_bit_identical_across_thread_counts(thread_counts):
     for run in runs[1:]:
         for one, other in zip(runs[0], run, strict=True):
             assert one.tobytes() == other.tobytes()
+
+
+def test_autograd_runs_the_codes_pair_for_2x2_only_when_training(monkeypatch):
+    from numbaconv import no_grad
+    from numbaconv.ops import max_pool_codes
+
+    calls = []
+    for name in ("max_pool2d_with_codes", "max_pool2d_grad_codes"):
+        original = getattr(max_pool_codes, name)
+        monkeypatch.setattr(
+            max_pool_codes,
+            name,
+            lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k),
+        )
+    x = np.random.default_rng(2).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    with no_grad():
+        out = F.max_pool2d(Tensor(x, requires_grad=True), 2)
+    assert calls == [] and out.data.tobytes() == max_pool2d(x, 2).tobytes()
+    xt = Tensor(x, requires_grad=True)
+    F.max_pool2d(xt, 2).backward(np.ones((2, 3, 3, 4), np.float32))
+    assert calls == ["max_pool2d_with_codes", "max_pool2d_grad_codes"]
+    np.testing.assert_array_equal(np.asarray(xt.grad), max_pool2d_grad(np.ones((2, 3, 3, 4)), x, 2))

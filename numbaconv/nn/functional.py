@@ -15,7 +15,7 @@ import numpy as np
 
 from .._backend import xp as _xp
 from .._backend.xp import matmul_t, namespace
-from ..autograd import Tensor
+from ..autograd import Tensor, is_grad_enabled
 from ..autograd.function import Function
 from ..ops import conv as conv_ops
 from ..ops import max_pool_codes
@@ -166,6 +166,8 @@ class _MaxPool2d(Function):
 
     def forward(self, x, **options):
         self.options = options
+        if not (is_grad_enabled() and self.needs_input_grad[0]):  # inference: keep nothing
+            return pool_ops.max_pool2d(x, **options)
         out, codes = max_pool_codes.max_pool2d_with_codes(x, **options)
         if codes is None:
             self.save_for_backward(x)

@@ -16,6 +16,13 @@ recomputes the argmax the same way; where windows cannot overlap (stride at leas
 extent) each interior window writes each of its elements exactly once (its gradient or 0)
 instead of adding into them, and a plane the windows tile exactly is not zeroed first.
 
+Training runs disjoint 2x2 windows through a second pair (:mod:`numbaconv.ops.max_pool_codes`):
+the forward also writes each window's first-maximum position as a uint8 code (0..3, from
+:func:`numbaconv.kernels.common.pool.first_max_2x2`, a select tree), and the backward writes
+each ``grad_in`` element once from codes and ``grad_out`` without reading ``x``. Their parallel
+unit is a run of whole planes of about CODES_CHUNK elements, so 14x14 planes do not cost a call
+each.
+
 The window arithmetic is shared with the CUDA twins: :mod:`numbaconv.kernels.common.pool`,
 compiled here with ``cpu_helper``.
 

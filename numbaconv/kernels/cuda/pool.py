@@ -11,7 +11,8 @@ loads walk the input rows together). One thread owns one element of the array it
   windows that contain it, visited in row-major output order: the order in which the CPU's
   plane-owning iteration adds them. Max pooling credits the element only when it is the
   window's first maximum (recomputed with the CPU's tie and NaN rule); average pooling adds the
-  window's share.
+  window's share. The disjoint 2x2 gradient from the forward's codes
+  (``max_pool2d_backward_codes``) reads one code per element instead of recomputing.
 
 The window rules are the CPU's own code: :mod:`numbaconv.kernels.common.pool` and
 :mod:`numbaconv.kernels.common.index`, compiled here as device functions. A window wholly
