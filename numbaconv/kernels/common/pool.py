@@ -104,8 +104,9 @@ def first_max_2x2(a, b, c, d):
 
     A tree: the first maximum of each row, then of the two row winners. Keeping the left one of
     each pair unless the right one is larger, or is a NaN after a number, is associative, so
-    the tree picks exactly what :func:`inner_window_argmax`'s row-major scan picks, in half the
-    selects (and a third of the compares) of a scan followed by a search for the position.
+    the tree picks exactly what :func:`inner_window_argmax`'s row-major scan picks, with a third
+    of the compares of a scan followed by a search for the position (the CPU's 2x2 forward with
+    codes then runs no slower than the plain forward).
     """
     take_b = not ((a != a) | (b <= a))  # b is larger than a, or a NaN after a number
     top = b if take_b else a
