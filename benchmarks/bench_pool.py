@@ -3,6 +3,7 @@
 import numpy as np
 
 from numbaconv import ops
+from numbaconv.ops import max_pool_codes
 
 from .common import require_torch
 
@@ -76,8 +77,14 @@ def _target_input(shape):
 
 
 class PoolTargets:
-    """numbaconv on the target rows; the forward + backward row is what a training step runs
-    (ops.max_pool2d, then ops.max_pool2d_grad recomputing the argmax from x)."""
+    """numbaconv on the target rows. The forward + backward row is what a training step runs
+    for 2x2 pooling: the pair of ops the autograd Function of ``nn.functional.max_pool2d``
+    calls, ``max_pool2d_with_codes`` (the forward, keeping a uint8 code per window) and then
+    ``max_pool2d_grad_codes`` (grad_input from the codes, one pass). The Function's own Python
+    work is a few microseconds; a *leaf* input's ``.grad`` copy is not counted, since a pooling
+    input in a network is an activation, never a leaf. ``PoolCPU``'s max_pool2d backward row
+    times the public ``ops.max_pool2d_grad(grad, x)``, which finds the maxima in ``x`` again
+    (the path of windows other than disjoint 2x2)."""
 
     params = (list(TARGET_SHAPES), TARGETS)
     param_names = ["shape", "target"]
@@ -87,8 +94,8 @@ class PoolTargets:
         grad = np.ones_like(ops.max_pool2d(x, 2))
 
         def forward_backward():
-            ops.max_pool2d(x, 2)
-            ops.max_pool2d_grad(grad, x, 2)
+            _, codes = max_pool_codes.max_pool2d_with_codes(x, 2)
+            max_pool_codes.max_pool2d_grad_codes(grad, codes, x.shape)
 
         self.call = {
             "max_pool2d_2x2_forward": lambda: ops.max_pool2d(x, 2),

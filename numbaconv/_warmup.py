@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from .ops import max_pool_codes
 
 
 def warmup(dtypes=(np.float32, np.float64)) -> None:
@@ -29,6 +30,8 @@ def warmup(dtypes=(np.float32, np.float64)) -> None:
         ops.relu_grad(y, ops.relu(y))
         p = ops.max_pool2d(x, 2)
         ops.max_pool2d_grad(p, x, 2)
+        _, codes = max_pool_codes.max_pool2d_with_codes(x, 2)  # what autograd runs for 2x2
+        max_pool_codes.max_pool2d_grad_codes(p, codes, x.shape)
         a = ops.avg_pool2d(x, 2)
         ops.avg_pool2d_grad(a, x.shape, 2)
         q = ops.adaptive_avg_pool2d(x, 1)

@@ -25,6 +25,9 @@ OP_MODULES = {
     "conv2d_grad_weight": "numbaconv.ops.conv",
     "max_pool2d": "numbaconv.ops.pool",
     "max_pool2d_grad": "numbaconv.ops.pool",
+    # Not re-exported from numbaconv.ops: what the autograd Function of max_pool2d runs.
+    "max_pool2d_with_codes": "numbaconv.ops.max_pool_codes",
+    "max_pool2d_grad_codes": "numbaconv.ops.max_pool_codes",
     "avg_pool2d": "numbaconv.ops.pool",
     "avg_pool2d_grad": "numbaconv.ops.pool",
     "adaptive_avg_pool2d": "numbaconv.ops.pool",
@@ -51,7 +54,8 @@ class Arr:
     inverse standard deviations), ``"ties"`` (small integers, so pooling windows hold equal
     maxima and the first-maximum rule is exercised), ``"labels"`` (int64 class indices in
     [0, ``classes``), whatever the dtype under test) or ``"complex"`` (standard normal real and
-    imaginary parts, in the complex dtype of the float dtype under test).
+    imaginary parts, in the complex dtype of the float dtype under test) or ``"codes"`` (uint8
+    in [0, 4): the window positions of disjoint 2x2 max pooling, whatever the dtype under test).
     """
 
     shape: tuple
@@ -61,6 +65,8 @@ class Arr:
     def make(self, rng, dtype):
         if self.kind == "labels":
             return rng.integers(0, self.classes, size=self.shape).astype(np.int64)
+        if self.kind == "codes":
+            return rng.integers(0, 4, size=self.shape).astype(np.uint8)
         if self.kind == "positive":
             return (rng.random(self.shape) + 0.5).astype(dtype)
         if self.kind == "ties":
@@ -223,6 +229,16 @@ def _pool_cases() -> list[Case]:
                  dict(kwargs, return_indices=True)),
             Case("max_pool2d_grad", label, (gy, Arr(x, kind)), kwargs),
         ]  # fmt: skip
+    # Disjoint 2x2 windows with their codes (ragged: the odd last row and column get none).
+    for label, x, kind in [
+        ("k2", (2, 3, 6, 6), "normal"),
+        ("k2-ragged-ties", (1, 2, 5, 7), "ties"),
+    ]:
+        out = _pool_out(x, 2)
+        cases += [
+            Case("max_pool2d_with_codes", label, (Arr(x, kind), 2)),
+            Case("max_pool2d_grad_codes", label, (Arr(out), Arr(out, "codes"), x)),
+        ]
     for label, x, kwargs in AVG_POOL_CONFIGS:
         out_kwargs = {k: kwargs[k] for k in ("kernel_size", "stride", "padding", "ceil_mode")
                       if k in kwargs}  # fmt: skip

@@ -15,9 +15,10 @@ import numpy as np
 
 from .._backend import xp as _xp
 from .._backend.xp import matmul_t, namespace
-from ..autograd import Tensor
+from ..autograd import Tensor, is_grad_enabled
 from ..autograd.function import Function
 from ..ops import conv as conv_ops
+from ..ops import max_pool_codes
 from ..ops import norm as norm_ops
 from ..ops import pool as pool_ops
 from ._args import _tensor
@@ -159,14 +160,28 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
 # ---------------------------------------------------------------- pooling
 class _MaxPool2d(Function):
+    """Disjoint 2x2 windows keep a uint8 code per output (where its maximum was) and the
+    backward writes the gradient from those codes in one pass; other windows keep ``x`` and
+    the backward recomputes the maxima from it (:mod:`numbaconv.ops.max_pool_codes`)."""
+
     def forward(self, x, **options):
         self.options = options
-        self.save_for_backward(x)
-        return pool_ops.max_pool2d(x, **options)
+        if not (is_grad_enabled() and self.needs_input_grad[0]):  # inference: keep nothing
+            return pool_ops.max_pool2d(x, **options)
+        out, codes = max_pool_codes.max_pool2d_with_codes(x, **options)
+        if codes is None:
+            self.save_for_backward(x)
+        else:
+            self.save_for_backward(codes)
+            self.in_shape = tuple(np.shape(x))
+        self.from_codes = codes is not None
+        return out
 
     def backward(self, grad):
-        (x,) = self.saved_tensors
-        return pool_ops.max_pool2d_grad(grad, x, **self.options)
+        (saved,) = self.saved_tensors
+        if self.from_codes:
+            return max_pool_codes.max_pool2d_grad_codes(grad, saved, self.in_shape)
+        return pool_ops.max_pool2d_grad(grad, saved, **self.options)
 
 
 def max_pool2d(

@@ -96,3 +96,23 @@ def inner_window_argmax(x, n, c, hstart, wstart, kh, kw, dh, dw):
             hit = (value == best) | (value != value)
             best_index = ih * width + iw if hit else best_index
     return best, best_index
+
+
+def first_max_2x2(a, b, c, d):
+    """:func:`window_argmax` of the 2x2 window ``[[a, b], [c, d]]``, with selects only: (value,
+    code), the code being the first maximum's position ``2 * row + column`` (0..3).
+
+    A tree: the first maximum of each row, then of the two row winners. Keeping the left one of
+    each pair unless the right one is larger, or is a NaN after a number, is associative, so
+    the tree picks exactly what :func:`inner_window_argmax`'s row-major scan picks, with a third
+    of the compares of a scan followed by a search for the position (the CPU's 2x2 forward with
+    codes then runs no slower than the plain forward).
+    """
+    take_b = not ((a != a) | (b <= a))  # b is larger than a, or a NaN after a number
+    top = b if take_b else a
+    top_code = 1 if take_b else 0
+    take_d = not ((c != c) | (d <= c))
+    bottom = d if take_d else c
+    bottom_code = 3 if take_d else 2
+    take_bottom = not ((top != top) | (bottom <= top))
+    return (bottom if take_bottom else top), (bottom_code if take_bottom else top_code)

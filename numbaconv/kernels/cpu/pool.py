@@ -16,6 +16,13 @@ recomputes the argmax the same way; where windows cannot overlap (stride at leas
 extent) each interior window writes each of its elements exactly once (its gradient or 0)
 instead of adding into them, and a plane the windows tile exactly is not zeroed first.
 
+Training runs disjoint 2x2 windows through a second pair (:mod:`numbaconv.ops.max_pool_codes`):
+the forward also writes each window's first-maximum position as a uint8 code (0..3, from
+:func:`numbaconv.kernels.common.pool.first_max_2x2`, a select tree), and the backward writes
+each ``grad_in`` element once from codes and ``grad_out`` without reading ``x``. Their parallel
+unit is a run of whole planes of about CODES_CHUNK elements, so 14x14 planes do not cost a call
+each.
+
 The window arithmetic is shared with the CUDA twins: :mod:`numbaconv.kernels.common.pool`,
 compiled here with ``cpu_helper``.
 
@@ -258,6 +265,86 @@ def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
             _backward_plane_any_jit(grad_out, x, grad_in, n, c, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
+def _forward_planes_codes(x, out, codes, p0, p1):
+    """Disjoint 2x2 max pooling of planes ``p0:p1`` of ``x`` (P, H, W): maxima into ``out``
+    (P, OH, OW) and each first maximum's position in its window (``2 * row + column``) into
+    ``codes``."""
+    for p in range(p0, p1):
+        # Nested loops, row views indexed from 0: a flat row counter split by a division per
+        # row, or 4-D indexing, made 7-wide rows (14x14 inputs) twice as slow.
+        for oh in range(out.shape[1]):
+            top, bottom = x[p, 2 * oh], x[p, 2 * oh + 1]
+            out_row, code_row = out[p, oh], codes[p, oh]
+            for ow in range(out_row.shape[0]):
+                value, code = _first_max_2x2_jit(
+                    top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]
+                )
+                out_row[ow] = value
+                code_row[ow] = code
+
+
+def _backward_planes_codes(grad_out, codes, grad_in, p0, p1, zero):
+    """Gradient of disjoint 2x2 max pooling for planes ``p0:p1`` of ``grad_in`` (P, H, W) from
+    the forward's codes, in one pass that writes every element once: its window's gradient
+    where the code points at it, else 0 (rows and columns past the last window, too)."""
+    height, width = grad_in.shape[1], grad_in.shape[2]
+    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+    for p in range(p0, p1):
+        for oh in range(out_h):
+            g_row, code_row = grad_out[p, oh], codes[p, oh]
+            # One input row at a time: writing both rows of a window in one loop was 3x slower.
+            for r in range(2):
+                row = grad_in[p, 2 * oh + r]
+                for ow in range(out_w):
+                    g = g_row[ow]
+                    k = code_row[ow] - 2 * r
+                    row[2 * ow] = g if k == 0 else zero
+                    row[2 * ow + 1] = g if k == 1 else zero
+                for iw in range(2 * out_w, width):
+                    row[iw] = zero
+        for ih in range(2 * out_h, height):
+            grad_in[p, ih, :] = zero
+
+
+_first_max_2x2_jit = cpu_helper(_common.first_max_2x2)
+_forward_planes_codes_jit = cpu_function(_forward_planes_codes)
+_backward_planes_codes_jit = cpu_function(_backward_planes_codes)
+
+# Elements per parallel work unit of the 2x2 code kernels: whole planes, several when small
+# (a call per 14x14 plane cost as much as the plane's work).
+CODES_CHUNK = 1 << 14
+
+
+def _plane_chunks(planes, plane_size):
+    per_chunk = max(1, CODES_CHUNK // max(plane_size, 1))
+    return per_chunk, (planes + per_chunk - 1) // per_chunk
+
+
+_plane_chunks_jit = cpu_helper(_plane_chunks)
+
+
+def _max_pool2d_forward_codes(x, out, codes):
+    x3 = x.reshape(x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    out3 = out.reshape(x3.shape[0], out.shape[2], out.shape[3])
+    codes3 = codes.reshape(out3.shape)
+    per_chunk, chunks = _plane_chunks_jit(x3.shape[0], x.shape[2] * x.shape[3])
+    for chunk in prange(chunks):
+        p0 = chunk * per_chunk
+        _forward_planes_codes_jit(x3, out3, codes3, p0, min(p0 + per_chunk, x3.shape[0]))
+
+
+def _max_pool2d_backward_codes(grad_out, codes, grad_in):
+    planes = grad_in.shape[0] * grad_in.shape[1]
+    g3 = grad_out.reshape(planes, grad_out.shape[2], grad_out.shape[3])
+    codes3 = codes.reshape(g3.shape)
+    gi3 = grad_in.reshape(planes, grad_in.shape[2], grad_in.shape[3])
+    zero = np.zeros(1, grad_in.dtype)[0]
+    per_chunk, chunks = _plane_chunks_jit(planes, grad_in.shape[2] * grad_in.shape[3])
+    for chunk in prange(chunks):
+        p0 = chunk * per_chunk
+        _backward_planes_codes_jit(g3, codes3, gi3, p0, min(p0 + per_chunk, planes), zero)
+
+
 def _avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
     channels = x.shape[1]
     height, width = x.shape[2], x.shape[3]
@@ -346,6 +433,8 @@ _NO_INDICES = np.empty((1, 1, 1, 1), np.int64)
 
 _max_pool2d_forward_jit = cpu_kernel(_max_pool2d_forward)
 _max_pool2d_backward_jit = cpu_kernel(_max_pool2d_backward)
+_max_pool2d_forward_codes_jit = cpu_kernel(_max_pool2d_forward_codes)
+_max_pool2d_backward_codes_jit = cpu_kernel(_max_pool2d_backward_codes)
 _avg_pool2d_forward_jit = cpu_kernel(_avg_pool2d_forward)
 _avg_pool2d_backward_jit = cpu_kernel(_avg_pool2d_backward)
 _adaptive_avg_pool2d_forward_jit = cpu_kernel(_adaptive_avg_pool2d_forward)
@@ -365,6 +454,19 @@ def max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
     """Overwrite ``grad_in`` (shaped like ``x``): each ``grad_out`` element goes to
     the first maximum of its window, overlapping windows accumulate."""
     _max_pool2d_backward_jit(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+def max_pool2d_forward_codes(x, out, codes):
+    """Disjoint 2x2 max pooling (stride 2, no padding or dilation, ``out`` (N, C, OH, OW) with
+    ``2*OH <= H`` and ``2*OW <= W``): fill ``out`` with the window maxima of ``x`` (N, C, H, W)
+    and ``codes`` (uint8, shape of ``out``) with each first maximum's ``2 * row + column``."""
+    _max_pool2d_forward_codes_jit(x, out, codes)
+
+
+def max_pool2d_backward_codes(grad_out, codes, grad_in):
+    """Overwrite ``grad_in`` (N, C, H, W) with the gradient of disjoint 2x2 max pooling: each
+    ``grad_out`` element at the position ``codes`` gives in its window, 0 everywhere else."""
+    _max_pool2d_backward_codes_jit(grad_out, codes, grad_in)
 
 
 def avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):

@@ -11,7 +11,8 @@ loads walk the input rows together). One thread owns one element of the array it
   windows that contain it, visited in row-major output order: the order in which the CPU's
   plane-owning iteration adds them. Max pooling credits the element only when it is the
   window's first maximum (recomputed with the CPU's tie and NaN rule); average pooling adds the
-  window's share.
+  window's share. The disjoint 2x2 gradient from the forward's codes
+  (``max_pool2d_backward_codes``) reads one code per element instead of recomputing.
 
 The window rules are the CPU's own code: :mod:`numbaconv.kernels.common.pool` and
 :mod:`numbaconv.kernels.common.index`, compiled here as device functions. A window wholly
@@ -39,6 +40,7 @@ _inner_argmax = cuda_device(_common.inner_window_argmax)
 _avg_window = cuda_device(_common.avg_window)
 _adaptive_window = cuda_device(_common.adaptive_window)
 _interior = cuda_device(_common.interior)
+_first_max_2x2 = cuda_device(_common.first_max_2x2)
 _unravel4 = cuda_device(_index.unravel4)
 
 
@@ -97,6 +99,33 @@ def _max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
                 if index == flat:
                     acc += grad_out[n, c, oh, ow]
         grad_in[n, c, ih, iw] = acc
+
+
+def _max_pool2d_forward_codes(x, out, codes):
+    channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, out.size, step):
+        n, c, oh, ow = _unravel4(idx, channels, out_h, out_w)
+        ih, iw = 2 * oh, 2 * ow
+        value, code = _first_max_2x2(
+            x[n, c, ih, iw], x[n, c, ih, iw + 1], x[n, c, ih + 1, iw], x[n, c, ih + 1, iw + 1]
+        )
+        out[n, c, oh, ow] = value
+        codes[n, c, oh, ow] = code
+
+
+def _max_pool2d_backward_codes(grad_out, codes, grad_in):
+    channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, grad_in.size, step):
+        n, c, ih, iw = _unravel4(idx, channels, height, width)
+        oh, ow = ih // 2, iw // 2
+        value = grad_in.dtype.type(0)
+        # Rows and columns past the last window (odd sizes) get no gradient.
+        if oh < out_h and ow < out_w and codes[n, c, oh, ow] == 2 * (ih % 2) + iw % 2:
+            value = grad_out[n, c, oh, ow]
+        grad_in[n, c, ih, iw] = value
 
 
 def _avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
@@ -185,6 +214,8 @@ def _adaptive_avg_pool2d_backward(grad_out, grad_in):
 
 _max_pool2d_forward = cuda_kernel(_max_pool2d_forward)
 _max_pool2d_backward = cuda_kernel(_max_pool2d_backward)
+_max_pool2d_forward_codes = cuda_kernel(_max_pool2d_forward_codes)
+_max_pool2d_backward_codes = cuda_kernel(_max_pool2d_backward_codes)
 _avg_pool2d_forward = cuda_kernel(_avg_pool2d_forward)
 _avg_pool2d_backward = cuda_kernel(_avg_pool2d_backward)
 _adaptive_avg_pool2d_forward = cuda_kernel(_adaptive_avg_pool2d_forward)
@@ -195,12 +226,15 @@ def _signatures():
     i64, b1 = cuda.int64, cuda.boolean
     window = (i64,) * 8  # kh, kw, sh, sw, ph, pw, dh, dw
     avg = (i64,) * 6 + (b1, i64)  # kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override
+    u8 = cuda.uint8[:, :, :, ::1]
     table = {}
     for f in (cuda.float32, cuda.float64):
         a4 = f[:, :, :, ::1]
         sigs = {
             "_max_pool2d_forward": cuda.void(a4, a4, i64[:, :, :, ::1], b1, *window),
             "_max_pool2d_backward": cuda.void(a4, a4, a4, *window),
+            "_max_pool2d_forward_codes": cuda.void(a4, a4, u8),
+            "_max_pool2d_backward_codes": cuda.void(a4, u8, a4),
             "_avg_pool2d_forward": cuda.void(a4, a4, *avg),
             "_avg_pool2d_backward": cuda.void(a4, a4, *avg),
             "_adaptive_avg_pool2d_forward": cuda.void(a4, a4),
@@ -253,6 +287,19 @@ def max_pool2d_backward(grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw):
     _launch(
         _max_pool2d_backward, grad_in.size, grad_out, x, grad_in, kh, kw, sh, sw, ph, pw, dh, dw
     )
+
+
+def max_pool2d_forward_codes(x, out, codes):
+    """Disjoint 2x2 max pooling (stride 2, no padding or dilation, ``out`` (N, C, OH, OW) with
+    ``2*OH <= H`` and ``2*OW <= W``): fill ``out`` with the window maxima of ``x`` (N, C, H, W)
+    and ``codes`` (uint8, shape of ``out``) with each first maximum's ``2 * row + column``."""
+    _launch(_max_pool2d_forward_codes, out.size, x, out, codes)
+
+
+def max_pool2d_backward_codes(grad_out, codes, grad_in):
+    """Overwrite ``grad_in`` (N, C, H, W) with the gradient of disjoint 2x2 max pooling: each
+    ``grad_out`` element at the position ``codes`` gives in its window, 0 everywhere else."""
+    _launch(_max_pool2d_backward_codes, grad_in.size, grad_out, codes, grad_in)
 
 
 def avg_pool2d_forward(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
