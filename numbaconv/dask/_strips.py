@@ -1,0 +1,153 @@
+"""The row-strip path of :func:`numbaconv.dask.correlate2d`: planes chunked along rows only.
+
+When every chunk holds whole rows, a block needs nothing from its neighbours but the first
+``KH - 1`` rows of the next block, so nothing is extended or concatenated: each task writes
+its outputs with numbaconv's direct kernel, in at most four pieces of one preallocated block,
+
+- interior rows, whose windows lie inside the block: the kernel reads the block itself;
+- seam rows, whose windows run into the next block: read from a small copy of the block's
+  last ``KH - 1`` rows and the next block's first ``KH - 1`` (a "halo" task slices those out
+  on the worker that holds them, so only they travel);
+- top and bottom edge rows (first and last block), whose windows leave the image: read from
+  ``ends``, the image's first and last ``KH - 1`` rows stacked, on which the kernel's own
+  boundary rule (fill, symm or wrap) maps every row the window leaves the image by onto the
+  same image row as on the whole plane.
+
+Each output row is thus computed by the same code path (the kernel's fused interior pass or
+its general, boundary-mapping pass) from the same values as in one ``numbaconv.correlate2d``
+call on the whole plane: the results are equal bit for bit, for every dtype the kernel has.
+Block ``i`` owns the outputs whose window starts in its rows (the first block also those
+starting above the image, the last also those starting below its top), so the output is
+chunked as the input, less ``KH - 1`` rows in 'valid' mode, plus ``KH - 1`` in 'full'.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import dask.array as da
+import numpy as np
+
+from ..ops import correlate as _correlate
+from ..ops._correlate_fft import prefer_fft
+
+
+def applies(image, kernel_shape, out_plane, out_dtype):
+    """Whether the row-strip path computes this call: whole rows in each chunk, rows in
+    several chunks, a plane at least as tall as the kernel, a kernel dtype and the direct
+    method on the whole plane (``method='auto'`` picks it from the shapes alone)."""
+    rows, cols = image.ndim - 2, image.ndim - 1
+    return (
+        image.numblocks[cols] == 1
+        and image.numblocks[rows] > 1
+        and image.shape[rows] >= max(kernel_shape[0], 2)
+        and image.shape[cols] > 0
+        and np.dtype(out_dtype) in _correlate._KERNEL_DTYPES
+        and not prefer_fft(out_plane, kernel_shape, out_dtype)
+    )
+
+
+def correlate(image, weights, origin, code, fill, out_plane, out_dtype):
+    """The lazy result (see the module docstring); ``weights`` as the kernel is to be given
+    to :func:`numbaconv.ops.correlate._correlate_into`, ``origin`` its window origin."""
+    rows = image.ndim - 2
+    kh = weights.shape[0]
+    height = image.shape[rows]
+    x = image.rechunk({rows: at_least(image.chunks[rows], kh)})
+    bounds = np.cumsum((0, *x.chunks[rows]))
+    halo = max(kh - 1, 1)
+    # Block i's halo: the first KH - 1 rows of block i + 1. Blocks that need no halo or no
+    # ends get one row they never read (Dask's concatenate drops empty pieces).
+    pieces = [_rows(x, rows, b, b + halo) for b in bounds[1:-1]] + [_rows(x, rows, 0, 1)]
+    nxt = da.concatenate(pieces, axis=rows)
+    ends = da.concatenate([_rows(x, rows, 0, halo), _rows(x, rows, height - halo, height)], rows)
+    ends = ends.rechunk({rows: -1})
+    # The first and the last block get the image's ends.
+    n = x.numblocks[rows]
+    ends = da.concatenate(
+        [ends] if n == 1 else [ends, *[_rows(x, rows, 0, 1)] * (n - 2), ends], rows
+    )
+    r0 = origin[0]
+    t_end = r0 + out_plane[0]  # one past the last output's window start
+    owned = [(r0 if i == 0 else lo, hi) for i, (lo, hi) in enumerate(_pairs(bounds))]
+    owned[-1] = (owned[-1][0], t_end)
+    out_chunks = list(x.chunks)
+    out_chunks[rows] = tuple(hi - lo for lo, hi in owned)
+    out_chunks[rows + 1] = (out_plane[1],)
+    return da.map_blocks(
+        _strip_block,
+        x,
+        nxt,
+        ends,
+        chunks=tuple(out_chunks),
+        dtype=out_dtype,
+        meta=np.empty((0,) * image.ndim, out_dtype),
+        weights=weights,
+        plan=(tuple(int(b) for b in bounds), tuple(owned), height, origin[1], code, fill),
+        out_width=out_plane[1],
+    )
+
+
+def _rows(x, axis, lo, hi):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(int(lo), int(hi))
+    return x[tuple(index)]
+
+
+def _pairs(bounds):
+    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
+def at_least(chunks, size):
+    """``chunks`` with neighbours merged until every chunk holds at least ``size`` entries
+    (``sum(chunks) >= size``)."""
+    merged, current = [], 0
+    for c in chunks:
+        current += c
+        if current >= size:
+            merged.append(current)
+            current = 0
+    if current:  # a short tail joins the last chunk
+        if merged:
+            merged[-1] += current
+        else:
+            merged.append(current)
+    return tuple(merged)
+
+
+def _strip_block(block, nxt, ends, weights, plan, out_width, block_id=None):
+    bounds, owned, height, c0, code, fill = plan
+    i = block_id[-2]
+    start, stop = bounds[i], bounds[i + 1]
+    t_lo, t_hi = owned[i]
+    kh = weights.shape[0]
+    out = np.empty((*block.shape[:-2], t_hi - t_lo, out_width), weights.dtype)
+    pieces = _pieces(start, stop, t_lo, t_hi, height, kh)
+    for index in np.ndindex(block.shape[:-2]):
+        for (lo, hi), source in pieces:
+            if hi <= lo:
+                continue
+            if source == "block":
+                rows, r = block[index], lo - start
+            elif source == "seam":
+                first = max(start, stop - (kh - 1))
+                rows = np.concatenate((block[index][first - start :], nxt[index]))
+                r = lo - first
+            else:  # "ends": the image's first and last rows, stacked
+                rows = ends[index]
+                r = lo if lo < 0 else lo - height + rows.shape[0]
+            target = out[index][lo - t_lo : hi - t_lo]
+            _correlate._correlate_into(rows, weights, r, c0, code, fill, target)
+    return out
+
+
+def _pieces(start, stop, t_lo, t_hi, height, kh):
+    """The block's output rows, by window start, with where their windows' rows are read."""
+    inside = min(t_hi, stop - kh + 1, height - kh + 1)
+    last_in_image = height - kh + 1  # windows starting from here leave the bottom
+    return (
+        ((t_lo, min(t_hi, 0)), "ends"),
+        ((max(t_lo, 0), inside), "block"),
+        ((max(t_lo, 0, inside), min(t_hi, last_in_image)), "seam"),
+        ((max(t_lo, last_in_image), t_hi), "ends"),
+    )
