@@ -5,6 +5,8 @@ numbaconv.ops on the whole batch (conv2d, pooling) and an in-process forward pas
 SciPy's softmax (predict).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -335,6 +337,23 @@ def _loads():
 def _reset_loads():
     global LOADS
     LOADS = 0
+
+
+def _worker_settings():
+    import os
+
+    import numba
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), numba.config.NUMBA_NUM_THREADS
+
+
+def test_local_client_workers_share_the_cores_and_keep_glibcs_thresholds(dask_client):
+    # 2 cores / 2 workers: one Numba thread each; no MALLOC_TRIM_THRESHOLD_ (Dask's default
+    # re-faults every activation buffer of a forward pass).
+    cores = os.cpu_count() or 1
+    settings = dask_client.run(_worker_settings)
+    assert len(settings) == 2
+    assert set(settings.values()) == {(None, max(1, cores // 2))}
 
 
 def test_predict_sends_the_model_to_each_worker_once(dask_client):
