@@ -8,10 +8,11 @@ its outputs with numbaconv's direct kernel, in at most four pieces of one preall
 - seam rows, whose windows run into the next block: read from a small copy of the block's
   last ``KH - 1`` rows and the next block's first ``KH - 1`` (a "halo" task slices those out
   on the worker that holds them, so only they travel);
-- top and bottom edge rows (first and last block), whose windows leave the image: read from
-  ``ends``, the image's first and last ``KH - 1`` rows stacked, on which the kernel's own
-  boundary rule (fill, symm or wrap) maps every row the window leaves the image by onto the
-  same image row as on the whole plane.
+- top and bottom edge rows (first and last block), whose windows leave the image: with fill
+  and symm read from the edge block itself, whose edge is the image's, so the kernel's own
+  boundary rule maps every row outside onto the same image row as on the whole plane; with
+  wrap from ``ends``, the image's first and last ``KH - 1`` rows stacked, on which the
+  periodic rule does the same.
 
 Each output row is thus computed by the same code path (the kernel's fused interior pass or
 its general, boundary-mapping pass) from the same values as in one ``numbaconv.correlate2d``
@@ -19,6 +20,9 @@ call on the whole plane: the results are equal bit for bit, for every dtype the 
 Block ``i`` owns the outputs whose window starts in its rows (the first block also those
 starting above the image, the last also those starting below its top), so the output is
 chunked as the input, less ``KH - 1`` rows in 'valid' mode, plus ``KH - 1`` in 'full'.
+
+The slicing tasks carry a higher priority, so that no block waits for its neighbour's rows
+behind the big tasks queued on the neighbour's worker.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import operator
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
+from ..kernels.common.correlate import BOUNDARY_WRAP
 from ..ops import correlate as _correlate
 from ..ops._correlate_fft import prefer_fft
 
@@ -72,35 +77,43 @@ def correlate(image, weights, origin, code, fill, out_plane, out_dtype):
     token = tokenize(x, weights, plan, out_plane)
     name, cut = f"correlate2d-strips-{token}", f"correlate2d-strips-rows-{token}"
     lead = (slice(None),) * (image.ndim - 2)
-    head, tail, first = (
-        (*lead, slice(0, halo)),
-        (*lead, slice(-halo, None)),
-        (*lead, slice(0, kh - 1)),
-    )
-    dsk = {}
+    head, tail = (*lead, slice(0, halo)), (*lead, slice(-halo, None))
+    first = (*lead, slice(0, kh - 1))
+    wrap = code == BOUNDARY_WRAP
+    cuts, dsk = {}, {}
     for plane in np.ndindex(x.numblocks[:-2]):
-        # The small slices run where their block lives: only those rows travel.
-        dsk[(cut, "head", *plane)] = (operator.getitem, (x.name, *plane, 0, 0), head)
-        dsk[(cut, "tail", *plane)] = (operator.getitem, (x.name, *plane, n - 1, 0), tail)
+        # The small slices run where their block lives: only those rows travel. Only wrap
+        # reads the far end at an edge; fill and symm read the edge block's own rows.
+        if wrap:
+            cuts[(cut, "head", *plane)] = (operator.getitem, (x.name, *plane, 0, 0), head)
+            cuts[(cut, "tail", *plane)] = (operator.getitem, (x.name, *plane, n - 1, 0), tail)
         for i in range(n):
             nxt = None
             if i < n - 1:
                 nxt = (cut, "next", *plane, i)
-                dsk[nxt] = (operator.getitem, (x.name, *plane, i + 1, 0), first)
-            edge = i in (0, n - 1)
+                cuts[nxt] = (operator.getitem, (x.name, *plane, i + 1, 0), first)
+            ends = wrap and i in (0, n - 1)
             dsk[(name, *plane, i, 0)] = (
                 _strip_block,
                 (x.name, *plane, i, 0),
                 nxt,
-                (cut, "head", *plane) if edge else None,
-                (cut, "tail", *plane) if edge else None,
+                [(cut, "head", *plane), (cut, "tail", *plane)]
+                if ends
+                else None,  # a list: Dask fills it in
                 weights,
                 plan,
                 out_plane[1],
                 i,
             )
     out_chunks = (*x.chunks[:-2], tuple(hi - lo for lo, hi in owned), (out_plane[1],))
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    layers, dependencies = dict(x.dask.layers), dict(x.dask.dependencies)
+    # The slices first: each worker runs one task at a time, and a slice queued behind the
+    # big tasks would hold up its neighbour's block until the end.
+    layers[cut] = MaterializedLayer(cuts, annotations={"priority": 1})
+    layers[name] = MaterializedLayer(dsk)
+    dependencies[cut] = set(x.__dask_layers__())
+    dependencies[name] = {cut, *x.__dask_layers__()}
+    graph = HighLevelGraph(layers, dependencies)
     return da.Array(graph, name, out_chunks, meta=np.empty((0,) * image.ndim, out_dtype))
 
 
@@ -125,7 +138,7 @@ def at_least(chunks, size):
     return tuple(merged)
 
 
-def _strip_block(block, nxt, head, tail, weights, plan, out_width, i):
+def _strip_block(block, nxt, ends, weights, plan, out_width, i):
     bounds, owned, height, c0, code, fill = plan
     start, stop = bounds[i], bounds[i + 1]
     t_lo, t_hi = owned[i]
@@ -142,8 +155,10 @@ def _strip_block(block, nxt, head, tail, weights, plan, out_width, i):
                 first = max(start, stop - (kh - 1))
                 rows = np.concatenate((block[index][first - start :], nxt[index]))
                 r = lo - first
-            else:  # "ends": the image's first and last rows, stacked
-                rows = np.concatenate((head[index], tail[index]))
+            elif ends is None:  # an edge, fill or symm: the edge block's own rows
+                rows, r = block[index], lo - start
+            else:  # an edge with wrap: the image's first and last rows, stacked
+                rows = np.concatenate((ends[0][index], ends[1][index]))
                 r = lo if lo < 0 else lo - height + rows.shape[0]
             target = out[index][lo - t_lo : hi - t_lo]
             _correlate._correlate_into(rows, weights, r, c0, code, fill, target)
