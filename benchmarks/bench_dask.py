@@ -75,8 +75,10 @@ class Correlate8192(_OnCluster):
         self.cluster, self.client = _start_cluster()
         import dask.array as da
 
-        image = da.random.default_rng(0).random((SIZE, SIZE), dtype=np.float32, chunks=1024)
-        self.image = _persisted(image.rechunk((STRIP, SIZE)))  # row strips on the workers
+        # Made on the workers in row strips: each strip is its own root task, so the scheduler
+        # spreads them evenly (a rechunked image can end up with 3 strips on one worker).
+        image = da.random.default_rng(0).random((SIZE, SIZE), np.float32, chunks=(STRIP, SIZE))
+        self.image = _persisted(image)
         self.time_same_symm_5x5(where)  # workers load the kernels
 
     def time_same_symm_5x5(self, where):
