@@ -5,6 +5,8 @@ numbaconv.ops on the whole batch (conv2d, pooling) and an in-process forward pas
 SciPy's softmax (predict).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,36 @@ def test_filters_match_scipy_on_random_chunkings(
         refs.append(ref(x, kernel, mode, boundary, fillvalue))
         lazy.append(fn(image, kernel, mode, boundary, fillvalue))
     _check(lazy, refs, scipy_refs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel_shape", "rows", "dtype"),
+    [
+        ((41, 23), (5, 5), 7, np.float32),  # the fused 5 x 5 pass inside, seams of 4 rows
+        ((2, 26, 19), (4, 3), 5, np.float64),  # a stack; even kernel, the last strip short
+        ((17, 12), (3, 3), 2, np.complex128),  # strips smaller than the kernel are merged
+    ],
+)
+def test_row_strips_equal_the_whole_plane_bit_for_bit(shape, kernel_shape, rows, dtype):
+    # Whole rows per chunk take the path without overlap copies: interior, seam and edge
+    # rows are computed in separate pieces, each as the whole-plane call computes it.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    kernel = rng.standard_normal(kernel_shape).astype(dtype)
+    if x.dtype.kind == "c":
+        x, kernel = x + 1j * rng.standard_normal(shape), kernel - 0.5j
+    image = da.from_array(x, chunks=(*shape[:-2], rows, shape[-1]))
+    cases = [(m, b) for m in MODES for b in BOUNDARIES]
+    for fn, ref, scipy_fn in FUNCTIONS:
+        lazy = [fn(image, kernel, mode, boundary, fillvalue=0.75) for mode, boundary in cases]
+        assert all(r.name.startswith("correlate2d-strips-") for r in lazy)
+        for (mode, boundary), got in zip(cases, dask.compute(*lazy), strict=True):
+            for plane in np.ndindex(shape[:-2]):
+                expected = ref(x[plane], kernel, mode, boundary, fillvalue=0.75)
+                assert got[plane].dtype == expected.dtype
+                np.testing.assert_array_equal(got[plane], expected)
+                want = scipy_fn(x[plane], kernel, mode, boundary, fillvalue=0.75)
+                np.testing.assert_allclose(got[plane], want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("fn,ref,scipy_fn", FUNCTIONS)
@@ -305,6 +337,23 @@ def _loads():
 def _reset_loads():
     global LOADS
     LOADS = 0
+
+
+def _worker_settings():
+    import os
+
+    import numba
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), numba.config.NUMBA_NUM_THREADS
+
+
+def test_local_client_workers_share_the_cores_and_keep_glibcs_thresholds(dask_client):
+    # 2 cores / 2 workers: one Numba thread each; no MALLOC_TRIM_THRESHOLD_ (Dask's default
+    # re-faults every activation buffer of a forward pass).
+    cores = os.cpu_count() or 1
+    settings = dask_client.run(_worker_settings)
+    assert len(settings) == 2
+    assert set(settings.values()) == {(None, max(1, cores // 2))}
 
 
 def test_predict_sends_the_model_to_each_worker_once(dask_client):

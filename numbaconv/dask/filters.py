@@ -2,6 +2,11 @@
 
 How a call becomes tasks
 ------------------------
+Planes chunked along rows only (every chunk holds whole rows, the usual layout of a large
+image) take a shorter path, :mod:`numbaconv.dask._strips`: nothing is extended or
+overlapped; each block is correlated in place, reading only the next block's first
+``KH - 1`` rows and, at the image's top and bottom, its first and last rows. Otherwise:
+
 The result of SciPy's correlation is a *valid* correlation of the image extended by the
 boundary rule: ``out[m, n] = sum ext[r0 + m + j, c0 + n + k] * w[j, k]`` with the window
 origin ``(r0, c0)`` of the mode ('full': ``1 - k``, 'same': SciPy's centring, 'valid': 0).
@@ -45,7 +50,9 @@ from ..ops.correlate import (
     _valid_swap_needed,
     _window_origin,
 )
+from . import _strips
 from ._checks import host_array, require_dask_array
+from ._strips import at_least as _at_least
 
 
 def correlate2d(image, kernel, mode="full", boundary="fill", fillvalue=0):
@@ -90,7 +97,8 @@ def correlate2d(image, kernel, mode="full", boundary="fill", fillvalue=0):
     Where numbaconv's direct kernel runs (every mode and boundary on the CPU, kernels below
     the size where ``method='auto'`` picks the FFT), the computed result for real inputs equals
     ``numbaconv.correlate2d`` on each whole plane bit for bit, whatever the chunking: every
-    output element forms the same products in the same order. Complex inputs agree to
+    output element forms the same products in the same order. Complex inputs are equal bit
+    for bit too where every chunk holds whole rows; with the columns split they agree to
     rounding (about 1e-15 relative in complex128): the complex kernel sums an image's border
     and interior in different orders, and a block's border is not the image's.
     """
@@ -157,6 +165,11 @@ def _filter(name, image, kernel, mode, boundary, fillvalue, flip):
     # kernel (SciPy's rule) and convolution must not, so the flipped kernel is conjugated first.
     weights = np.ascontiguousarray(np.conj(kernel[::-1, ::-1]) if flip else kernel)
     origin = _window_origin(mode, weights.shape, flip)
+    if _strips.applies(image, weights.shape, out_plane, out_dtype):
+        # Whole rows in each chunk: no extension, no overlap copies (see _strips).
+        fill = _fill_value(fillvalue, out_dtype) if code == BOUNDARY_FILL else 0
+        weights = weights.astype(out_dtype, copy=False)
+        return _strips.correlate(image, weights, origin, code, fill, out_plane, out_dtype)
     extended, chunks, out_chunks, plan = image, list(image.chunks), list(image.chunks), []
     depth = {axis: (0, 0) for axis in range(image.ndim)}
     for axis, k, r0, n_out in zip(
@@ -206,23 +219,6 @@ def _extend(x, axis, lo, hi, code):
         x = grown[tuple(keep)]
         lo, hi = lo - min(lo, depth), hi - min(hi, depth)
     return x
-
-
-def _at_least(chunks, size):
-    """``chunks`` with neighbours merged until every chunk holds at least ``size`` entries
-    (``sum(chunks) >= size``)."""
-    merged, current = [], 0
-    for c in chunks:
-        current += c
-        if current >= size:
-            merged.append(current)
-            current = 0
-    if current:  # a short tail joins the last chunk
-        if merged:
-            merged[-1] += current
-        else:
-            merged.append(current)
-    return tuple(merged)
 
 
 def _correlate_block(block, weights, plan, boundary_options, block_id=None):

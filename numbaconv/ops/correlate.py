@@ -248,6 +248,27 @@ def _compute(backend, in1, in2, mode, boundary_code, fill, out_shape, out_dtype,
     return out
 
 
+def _correlate_into(image, kernel, row_start, col_start, boundary_code, fill, out):
+    """The direct CPU kernel's rows for one window origin, written into ``out``.
+
+    For :mod:`numbaconv.dask`, which computes one whole-plane call piece by piece: ``image``
+    (2-D NumPy) and ``kernel`` are made C-contiguous in ``out.dtype`` (one of the kernel
+    dtypes) as :func:`correlate2d` makes them, and a complex kernel is conjugated as there,
+    so a piece equals the same rows of the whole call bit for bit. No validation.
+    """
+    compute_dtype = out.dtype
+    _backend.CPU.kernels.correlate.correlate2d_boundary(
+        _backend.CPU.contiguous(image, compute_dtype),
+        _backend.CPU.contiguous(kernel, compute_dtype),
+        row_start,
+        col_start,
+        boundary_code,
+        fill,
+        compute_dtype.kind == "c",
+        out,
+    )
+
+
 def _use_fft(method, backend, out_shape, kernel_shape, out_dtype):
     if not (isinstance(method, str) and method in _METHODS):
         error = ValueError if _hashable(method) else TypeError
