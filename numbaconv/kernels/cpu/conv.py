@@ -7,8 +7,10 @@ how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 
 Paths (chosen from the shapes alone, see each launcher's docstring): 3x3, stride-1,
 undilated, ungrouped layers with at least ``WINOGRAD_MIN_CHANNELS`` input and output
-channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; every other
-call takes im2col + GEMM, described here.
+channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; ungrouped
+layers with one input channel and small outputs (``_uses_direct``: the chapter's first
+layers) take the direct kernels of ``conv_direct.py`` for the forward pass and the weight
+gradient; every other call takes im2col + GEMM, described here.
 
 Method: im2col + GEMM, parallel over chunks of images. Each ``prange`` iteration
 owns a chunk: it unfolds its images (a tile of output rows at a time when one image
@@ -46,7 +48,7 @@ from numba import prange
 
 from ..._jit import cpu_function, cpu_helper, cpu_kernel
 from ..common import conv as common_conv
-from . import winograd
+from . import conv_direct, winograd
 from ._blas import single_threaded_blas
 
 # Column-matrix elements per work unit (1 MiB of float32): big enough to amortise a BLAS
@@ -559,6 +561,22 @@ def _uses_winograd(weight_shape, stride, dilation, groups):
     )
 
 
+# The direct kernels keep one image's extended output grid per output channel in a work
+# buffer: bounded, so that the path stays in cache and large images keep im2col's row tiles.
+DIRECT_MAX_CHANNELS = 1
+DIRECT_MAX_GRID = 4096
+
+
+def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups):
+    """Whether the forward pass and the weight gradient take the direct path
+    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS`` input channels, and an
+    extended output grid ``OH x (OW + (KW-1)*dw // sw)`` of at most ``DIRECT_MAX_GRID``
+    elements. Depends on the shapes only."""
+    kw = weight_shape[3]
+    grid = out_hw[0] * (out_hw[1] + ((kw - 1) * dilation[1]) // stride[1])
+    return groups == 1 and x_shape[1] <= DIRECT_MAX_CHANNELS and grid <= DIRECT_MAX_GRID
+
+
 def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     """``out[n, o] = bias[o] + sum_{c, kh, kw} weight[o, c, kh, kw] * x_pad[n, g*C/g + c, ...]``.
 
@@ -566,9 +584,12 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     ``padding`` is the (top, left) padding.
 
     Path: Winograd F(2x2, 3x3) when ``_uses_winograd`` holds for the shapes (and the input
-    is finite; a NaN or Inf sends the call to im2col so it propagates exactly), otherwise
-    im2col + GEMM.
+    is finite; a NaN or Inf sends the call to im2col so it propagates exactly), the direct
+    kernel when ``_uses_direct`` holds, otherwise im2col + GEMM.
     """
+    if _uses_direct(x.shape, weight.shape, out.shape[2:], stride, dilation, groups):
+        conv_direct.forward(x, weight, bias, out, stride, padding, dilation)
+        return
     if _uses_winograd(weight.shape, stride, dilation, groups) and x.shape[0] > 0:
         with single_threaded_blas():
             if winograd.forward(x, weight, bias, out, padding):
@@ -612,8 +633,13 @@ def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, g
     """Gradient with respect to the weight, written into ``grad_weight`` (O, C/groups, KH, KW).
 
     Path: Winograd (``dU = sum (A dY A^T) V^T``, then ``G^T dU G``) for ``_uses_winograd``
-    shapes with a finite input, otherwise im2col + GEMM.
+    shapes with a finite input, the direct kernel for ``_uses_direct`` shapes with a finite
+    input, otherwise im2col + GEMM.
     """
+    out_hw = grad_output.shape[2:]
+    if _uses_direct(x.shape, grad_weight.shape, out_hw, stride, dilation, groups):
+        if conv_direct.grad_weight(x, grad_output, grad_weight, stride, padding, dilation):
+            return
     if _uses_winograd(grad_weight.shape, stride, dilation, groups) and x.shape[0] > 0:
         with single_threaded_blas():
             if winograd.grad_weight(x, grad_output, grad_weight, padding):

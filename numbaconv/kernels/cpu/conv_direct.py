@@ -1,0 +1,403 @@
+"""Direct convolution for layers with one input channel (per group 1, ungrouped): forward and
+weight gradient, no column matrix.
+
+With one input channel (the chapter's first layers: shape d, 512x1x28x28 -> 8, k5 s2 p2) the
+im2col GEMM has K = KH*KW rows of work per output element and only O (4-8) rows in the
+weight matrix: BLAS runs far from its peak while the unfold writes KH*KW copies of the input
+(25x for a 5x5 kernel) to memory. Here every image is first split into its stride phases:
+
+    phase (rp, cp)[i, j] = x_pad[sh*i + rp, sw*j + cp]
+
+(``x_pad`` the zero-padded image), planes of ``HE x WE`` with ``WE = OW + ((KW-1)*dw) // sw``.
+A tap ``(kh, kw)`` then reads, for the output at ``(oh, ow)``, the phase plane of
+``(kh*dh % sh, kw*dw % sw)`` at ``(oh + kh*dh // sh, ow + kw*dw // sw)``. Computing outputs
+on an extended grid ``OH x WE`` (the last ``WE - OW`` columns are junk, dropped), every tap is
+one contiguous run of the image's phase buffer at a fixed offset, so the inner loops are
+flat, unit-stride and vectorise whatever the stride:
+
+- forward: ``acc[o, p] += sum_t w[o, t] * buf[off_t + p]``, four taps per pass over ``acc``
+  (one store per four fused multiply-adds);
+- weight gradient: ``gw[o, t] += sum_p gy_ext[o, p] * buf[off_t + p]``, four dot products
+  per pass over ``gy_ext`` (zero in the junk columns).
+
+Parallel over chunks of images. The weight gradient sums per-chunk partials in chunk order,
+and the chunk count depends on the batch size only, so results are bit-identical for any
+thread count. Junk columns multiply real pixels by a zero gradient, and ``0 * inf`` is NaN:
+the weight gradient therefore counts the finite values it copies and reports a non-finite
+input, for the launcher to recompute on the exact im2col path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ..._jit import cpu_function, cpu_helper, cpu_kernel
+
+# Per-chunk partial weight gradients are merged in chunk order: at most this many chunks,
+# from the batch size alone (never the thread count).
+_MAX_CHUNKS = 16
+
+
+def geometry(x_shape, w_shape, out_hw, stride, dilation):
+    """``(HE, WE, offsets)``: phase-plane height and width and each tap's offset into an
+    image's phase buffer, taps ordered ``(c, kh, kw)`` like a flattened OIHW weight."""
+    c_in = x_shape[1]
+    kh_size, kw_size = w_shape[2], w_shape[3]
+    sh, sw = stride
+    dh, dw = dilation
+    he = out_hw[0] + ((kh_size - 1) * dh) // sh
+    we = out_hw[1] + ((kw_size - 1) * dw) // sw
+    offsets = np.empty(c_in * kh_size * kw_size, np.int64)
+    t = 0
+    for c in range(c_in):
+        for kh in range(kh_size):
+            for kw in range(kw_size):
+                phase = (kh * dh % sh) * sw + kw * dw % sw
+                offsets[t] = ((c * sh * sw + phase) * he + kh * dh // sh) * we + kw * dw // sw
+                t += 1
+    return he, we, offsets
+
+
+def gather_table(x_shape, he, we, stride, padding):
+    """``table[k]``: for entry ``k`` of one channel's phase planes (``(rp, cp, i, j)``
+    flattened), the flat index into that channel's image of the pixel it holds, or ``H*W``
+    (a zero placed after the image) where it falls in the padding."""
+    h_in, w_in = x_shape[2], x_shape[3]
+    sh, sw = stride
+    ph, pw = padding
+    rp, cp, i, j = np.meshgrid(
+        np.arange(sh), np.arange(sw), np.arange(he), np.arange(we), indexing="ij"
+    )
+    iy = sh * i + rp - ph
+    ix = sw * j + cp - pw
+    inside = (iy >= 0) & (iy < h_in) & (ix >= 0) & (ix < w_in)
+    return np.where(inside, iy * w_in + ix, h_in * w_in).astype(np.int64).reshape(-1)
+
+
+def _fill_phases(x, n, buf, table, scratch):
+    """Image ``n``'s phase planes into ``buf`` (then a zeroed tail, read by the last taps'
+    junk columns): one gather per channel from a copy of the plane followed by a zero, with
+    no branch per pixel. Returns whether every pixel of the image was finite."""
+    c_in = x.shape[1]
+    hw = x.shape[2] * x.shape[3]
+    plane = table.shape[0]
+    x3 = x.reshape(x.shape[0], c_in, hw)
+    finite = 0
+    for c in range(c_in):
+        src = x3[n, c]
+        for k in range(hw):
+            value = src[k]
+            scratch[k] = value
+            finite += abs(value) < np.inf  # counted, not branched on: the copy vectorises
+        scratch[hw] = 0
+        dst = buf[c * plane : (c + 1) * plane]
+        for k in range(plane):
+            dst[k] = scratch[table[k]]
+    tail = buf[c_in * plane :]
+    for k in range(tail.shape[0]):
+        tail[k] = 0
+    return finite == c_in * hw
+
+
+def _fma4(acc, x0, x1, x2, x3, w0, w1, w2, w3):
+    for p in range(acc.shape[0]):
+        acc[p] += w0 * x0[p] + w1 * x1[p] + w2 * x2[p] + w3 * x3[p]
+
+
+def _fma1(acc, x0, w0):
+    for p in range(acc.shape[0]):
+        acc[p] += w0 * x0[p]
+
+
+def _dot4(g, x0, x1, x2, x3, zero):
+    s0, s1, s2, s3 = zero, zero, zero, zero
+    for p in range(g.shape[0]):
+        gp = g[p]
+        s0 += gp * x0[p]
+        s1 += gp * x1[p]
+        s2 += gp * x2[p]
+        s3 += gp * x3[p]
+    return s0, s1, s2, s3
+
+
+def _dot1(g, x0, zero):
+    s0 = zero
+    for p in range(g.shape[0]):
+        s0 += g[p] * x0[p]
+    return s0
+
+
+def _fma4x4(a0, a1, a2, a3, x0, x1, x2, x3, w, o, t):
+    """Four outputs' rows ``a0..a3`` gain four taps each (weights ``w[o + i, t + j]``): every
+    input vector loaded once serves four outputs, and each store carries four products."""
+    w00, w01, w02, w03 = w[o, t], w[o, t + 1], w[o, t + 2], w[o, t + 3]
+    w10, w11, w12, w13 = w[o + 1, t], w[o + 1, t + 1], w[o + 1, t + 2], w[o + 1, t + 3]
+    w20, w21, w22, w23 = w[o + 2, t], w[o + 2, t + 1], w[o + 2, t + 2], w[o + 2, t + 3]
+    w30, w31, w32, w33 = w[o + 3, t], w[o + 3, t + 1], w[o + 3, t + 2], w[o + 3, t + 3]
+    for p in range(a0.shape[0]):
+        v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+        a0[p] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+        a1[p] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+        a2[p] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+        a3[p] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+
+
+def _fma4x1(a0, a1, a2, a3, x0, w, o, t):
+    w0, w1, w2, w3 = w[o, t], w[o + 1, t], w[o + 2, t], w[o + 3, t]
+    for p in range(a0.shape[0]):
+        v0 = x0[p]
+        a0[p] += w0 * v0
+        a1[p] += w1 * v0
+        a2[p] += w2 * v0
+        a3[p] += w3 * v0
+
+
+def _start4(a0, a1, a2, a3, x0, w, b, o, t):
+    """``a_i = b[o + i] + w[o + i, t] * x0``: the bias and the first tap in one pass."""
+    w0, w1, w2, w3 = w[o, t], w[o + 1, t], w[o + 2, t], w[o + 3, t]
+    b0, b1, b2, b3 = b[o], b[o + 1], b[o + 2], b[o + 3]
+    for p in range(a0.shape[0]):
+        v0 = x0[p]
+        a0[p] = b0 + w0 * v0
+        a1[p] = b1 + w1 * v0
+        a2[p] = b2 + w2 * v0
+        a3[p] = b3 + w3 * v0
+
+
+def _dot4x4(g0, g1, g2, g3, x0, x1, x2, x3, zero):
+    """The 16 dot products of four gradient rows with four tap vectors."""
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for p in range(g0.shape[0]):
+        v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+        e0, e1, e2, e3 = g0[p], g1[p], g2[p], g3[p]
+        s00 += e0 * v0
+        s01 += e0 * v1
+        s02 += e0 * v2
+        s03 += e0 * v3
+        s10 += e1 * v0
+        s11 += e1 * v1
+        s12 += e1 * v2
+        s13 += e1 * v3
+        s20 += e2 * v0
+        s21 += e2 * v1
+        s22 += e2 * v2
+        s23 += e2 * v3
+        s30 += e3 * v0
+        s31 += e3 * v1
+        s32 += e3 * v2
+        s33 += e3 * v3
+    return (s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33)
+
+
+def _add_block(partial, o, t, s):
+    """``partial[o:o+4, t:t+4] += s`` (16 sums, row-major), unrolled: a tuple indexed by a
+    loop variable would not be."""
+    partial[o, t] += s[0]
+    partial[o, t + 1] += s[1]
+    partial[o, t + 2] += s[2]
+    partial[o, t + 3] += s[3]
+    partial[o + 1, t] += s[4]
+    partial[o + 1, t + 1] += s[5]
+    partial[o + 1, t + 2] += s[6]
+    partial[o + 1, t + 3] += s[7]
+    partial[o + 2, t] += s[8]
+    partial[o + 2, t + 1] += s[9]
+    partial[o + 2, t + 2] += s[10]
+    partial[o + 2, t + 3] += s[11]
+    partial[o + 3, t] += s[12]
+    partial[o + 3, t + 1] += s[13]
+    partial[o + 3, t + 2] += s[14]
+    partial[o + 3, t + 3] += s[15]
+
+
+_add_block = cpu_helper(_add_block)
+_fma4x4 = cpu_helper(_fma4x4)
+_fma4x1 = cpu_helper(_fma4x1)
+_start4 = cpu_helper(_start4)
+_dot4x4 = cpu_helper(_dot4x4)
+_fma4 = cpu_helper(_fma4)
+_fma1 = cpu_helper(_fma1)
+_dot4 = cpu_helper(_dot4)
+_dot1 = cpu_helper(_dot1)
+_fill_phases = cpu_function(_fill_phases)
+
+
+def _forward_image(w2, b, out, n, buf, acc, offsets, we):
+    """``out[n]`` from image ``n``'s phase buffer: ``acc`` (O, OH*WE) is the extended grid.
+    Blocks of four output channels share every tap's loads; the last ``O % 4`` run alone."""
+    n_out, taps = w2.shape
+    h_out, w_out = out.shape[2], out.shape[3]
+    m = acc.shape[1]
+    o = 0
+    while o + 4 <= n_out:
+        a0, a1, a2, a3 = acc[o], acc[o + 1], acc[o + 2], acc[o + 3]
+        # The first tap alone with the bias: 3x3 and 5x5 kernels leave 8 or 24 taps, whole
+        # blocks of four.
+        _start4(a0, a1, a2, a3, buf[offsets[0] : offsets[0] + m], w2, b, o, 0)
+        t = 1
+        while t + 4 <= taps:
+            f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+            x0, x1, x2, x3 = buf[f0 : f0 + m], buf[f1 : f1 + m], buf[f2 : f2 + m], buf[f3 : f3 + m]
+            _fma4x4(a0, a1, a2, a3, x0, x1, x2, x3, w2, o, t)
+            t += 4
+        while t < taps:
+            _fma4x1(a0, a1, a2, a3, buf[offsets[t] : offsets[t] + m], w2, o, t)
+            t += 1
+        o += 4
+    while o < n_out:
+        a = acc[o]
+        bo = b[o]
+        for p in range(m):
+            a[p] = bo
+        t = 0
+        while t + 4 <= taps:
+            f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+            x0, x1, x2, x3 = buf[f0 : f0 + m], buf[f1 : f1 + m], buf[f2 : f2 + m], buf[f3 : f3 + m]
+            _fma4(a, x0, x1, x2, x3, w2[o, t], w2[o, t + 1], w2[o, t + 2], w2[o, t + 3])
+            t += 4
+        while t < taps:
+            _fma1(a, buf[offsets[t] : offsets[t] + m], w2[o, t])
+            t += 1
+        o += 1
+    # Drop the junk columns. Flat indices rather than a view per row: with rows of 14
+    # pixels, building two views cost more than the copy.
+    out3 = out.reshape(out.shape[0], n_out, h_out * w_out)
+    for o in range(n_out):
+        a = acc[o]
+        dst = out3[n, o]
+        for oh in range(h_out):
+            for ow in range(w_out):
+                dst[oh * w_out + ow] = a[oh * we + ow]
+
+
+def _grad_weight_image(gy, n, buf, gy_ext, partial, offsets, we, zero):
+    """Adds image ``n``'s weight gradient into ``partial`` (O, taps); blocks of four output
+    channels by four taps share their loads, the ragged rest runs four taps at a time."""
+    n_out, h_out, w_out = gy.shape[1], gy.shape[2], gy.shape[3]
+    taps = partial.shape[1]
+    m = gy_ext.shape[1]
+    gy3 = gy.reshape(gy.shape[0], n_out, h_out * w_out)
+    for o in range(n_out):
+        g = gy_ext[o]
+        src = gy3[n, o]
+        for oh in range(h_out):
+            for ow in range(w_out):
+                g[oh * we + ow] = src[oh * w_out + ow]
+            for ow in range(w_out, we):
+                g[oh * we + ow] = 0
+    o = 0
+    while o + 4 <= n_out:
+        t = 0
+        while t + 4 <= taps:
+            f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+            sums = _dot4x4(
+                gy_ext[o],
+                gy_ext[o + 1],
+                gy_ext[o + 2],
+                gy_ext[o + 3],
+                buf[f0 : f0 + m],
+                buf[f1 : f1 + m],
+                buf[f2 : f2 + m],
+                buf[f3 : f3 + m],
+                zero,
+            )
+            _add_block(partial, o, t, sums)
+            t += 4
+        for oi in range(o, o + 4):
+            _grad_weight_taps(gy_ext[oi], buf, partial[oi], offsets, t, m, zero)
+        o += 4
+    while o < n_out:
+        _grad_weight_taps(gy_ext[o], buf, partial[o], offsets, 0, m, zero)
+        o += 1
+
+
+def _grad_weight_taps(g, buf, row, offsets, t, m, zero):
+    """``row[t:] += g . buf[offsets[t:] + p]``: one gradient row against the taps from ``t``."""
+    taps = row.shape[0]
+    while t + 4 <= taps:
+        f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+        s0, s1, s2, s3 = _dot4(
+            g, buf[f0 : f0 + m], buf[f1 : f1 + m], buf[f2 : f2 + m], buf[f3 : f3 + m], zero
+        )
+        row[t] += s0
+        row[t + 1] += s1
+        row[t + 2] += s2
+        row[t + 3] += s3
+        t += 4
+    while t < taps:
+        row[t] += _dot1(g, buf[offsets[t] : offsets[t] + m], zero)
+        t += 1
+
+
+_grad_weight_taps = cpu_helper(_grad_weight_taps)
+_forward_image = cpu_function(_forward_image)
+_grad_weight_image = cpu_function(_grad_weight_image)
+
+
+def _direct_forward(x, w2, b, out, table, we, offsets, n_chunks):
+    n_batch, c_in = x.shape[0], x.shape[1]
+    n_out, h_out = out.shape[1], out.shape[2]
+    for chunk in prange(n_chunks):
+        buf = np.empty(c_in * table.shape[0] + we, x.dtype)
+        scratch = np.empty(x.shape[2] * x.shape[3] + 1, x.dtype)
+        acc = np.empty((n_out, h_out * we), x.dtype)
+        for n in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
+            _fill_phases(x, n, buf, table, scratch)
+            _forward_image(w2, b, out, n, buf, acc, offsets, we)
+
+
+def _direct_grad_weight(x, gy, gw2, table, we, offsets, n_chunks):
+    """Weight gradient into ``gw2`` (O, taps); returns how many chunks met NaN or Inf."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    n_out, h_out = gy.shape[1], gy.shape[2]
+    taps = gw2.shape[1]
+    partial = np.zeros((n_chunks, n_out, taps), x.dtype)
+    bad = np.zeros(n_chunks, np.int64)
+    for chunk in prange(n_chunks):
+        buf = np.empty(c_in * table.shape[0] + we, x.dtype)
+        scratch = np.empty(x.shape[2] * x.shape[3] + 1, x.dtype)
+        gy_ext = np.empty((n_out, h_out * we), x.dtype)
+        zero = np.zeros(1, x.dtype)[0]
+        for n in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
+            if not _fill_phases(x, n, buf, table, scratch):
+                bad[chunk] = 1
+            _grad_weight_image(gy, n, buf, gy_ext, partial[chunk], offsets, we, zero)
+    # Chunk order, not thread order: deterministic.
+    for o in range(n_out):
+        for t in range(taps):
+            gw2[o, t] = 0
+    for chunk in range(n_chunks):
+        for o in range(n_out):
+            for t in range(taps):
+                gw2[o, t] += partial[chunk, o, t]
+    return bad.sum()
+
+
+_direct_forward = cpu_kernel(_direct_forward)
+_direct_grad_weight = cpu_kernel(_direct_grad_weight)
+
+
+def _chunks(n_batch):
+    return max(1, min(n_batch, _MAX_CHUNKS))
+
+
+def forward(x, weight, bias, out, stride, padding, dilation):
+    """Direct forward into ``out`` (N, O, OH, OW); ``weight`` (O, C, KH, KW), one group."""
+    he, we, offsets = geometry(x.shape, weight.shape, out.shape[2:], stride, dilation)
+    table = gather_table(x.shape, he, we, stride, padding)
+    w2 = weight.reshape(weight.shape[0], -1)
+    _direct_forward(x, w2, bias, out, table, we, offsets, _chunks(x.shape[0]))
+
+
+def grad_weight(x, grad_output, grad_weight_out, stride, padding, dilation):
+    """Direct weight gradient into ``grad_weight_out`` (O, C, KH, KW); returns ``False`` when
+    the input held NaN or Inf (the result is then to be recomputed on the exact path)."""
+    he, we, offsets = geometry(
+        x.shape, grad_weight_out.shape, grad_output.shape[2:], stride, dilation
+    )
+    table = gather_table(x.shape, he, we, stride, padding)
+    gw2 = grad_weight_out.reshape(grad_weight_out.shape[0], -1)
+    bad = _direct_grad_weight(x, grad_output, gw2, table, we, offsets, _chunks(x.shape[0]))
+    return bad == 0
