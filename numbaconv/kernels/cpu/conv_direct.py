@@ -29,6 +29,8 @@ input, for the launcher to recompute on the exact im2col path.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import prange
 
@@ -383,10 +385,23 @@ def _chunks(n_batch):
     return max(1, min(n_batch, _MAX_CHUNKS))
 
 
+@functools.lru_cache(maxsize=64)
+def _plan(x_shape, w_shape, out_hw, stride, padding, dilation):
+    """``(WE, offsets, table)`` for one layer, computed once: building them in NumPy cost
+    more than the kernel itself on a batch of 64 MNIST images. The arrays are read-only."""
+    he, we, offsets = geometry(x_shape, w_shape, out_hw, stride, dilation)
+    table = gather_table(x_shape, he, we, stride, padding)
+    offsets.flags.writeable = False
+    table.flags.writeable = False
+    return we, offsets, table
+
+
 def forward(x, weight, bias, out, stride, padding, dilation):
     """Direct forward into ``out`` (N, O, OH, OW); ``weight`` (O, C, KH, KW), one group."""
-    he, we, offsets = geometry(x.shape, weight.shape, out.shape[2:], stride, dilation)
-    table = gather_table(x.shape, he, we, stride, padding)
+    we, offsets, table = _plan(
+        (1, *x.shape[1:]), weight.shape, out.shape[2:], tuple(stride), tuple(padding),
+        tuple(dilation),
+    )  # fmt: skip
     w2 = weight.reshape(weight.shape[0], -1)
     _direct_forward(x, w2, bias, out, table, we, offsets, _chunks(x.shape[0]))
 
@@ -394,10 +409,10 @@ def forward(x, weight, bias, out, stride, padding, dilation):
 def grad_weight(x, grad_output, grad_weight_out, stride, padding, dilation):
     """Direct weight gradient into ``grad_weight_out`` (O, C, KH, KW); returns ``False`` when
     the input held NaN or Inf (the result is then to be recomputed on the exact path)."""
-    he, we, offsets = geometry(
-        x.shape, grad_weight_out.shape, grad_output.shape[2:], stride, dilation
-    )
-    table = gather_table(x.shape, he, we, stride, padding)
+    we, offsets, table = _plan(
+        (1, *x.shape[1:]), grad_weight_out.shape, grad_output.shape[2:], tuple(stride),
+        tuple(padding), tuple(dilation),
+    )  # fmt: skip
     gw2 = grad_weight_out.reshape(grad_weight_out.shape[0], -1)
     bad = _direct_grad_weight(x, grad_output, gw2, table, we, offsets, _chunks(x.shape[0]))
     return bad == 0
