@@ -180,29 +180,15 @@ def _assert_identical_across_thread_counts(compute):
 # --- the direct path for one input channel (conv_direct.py) -------------------------------
 
 
-def _grid(out_hw, kw, stride, dilation):
-    return out_hw[0] * (out_hw[1] + (kw - 1) * dilation[1] // stride[1])
-
-
-@pytest.fixture
-def direct_for_any_batch(monkeypatch):
-    """The direct path for small test batches too (its batch threshold is about speed)."""
-    monkeypatch.setattr(cpu_conv, "DIRECT_MIN_INPUT", 1)
-
-
 def test_direct_selector_thresholds():
-    grid, size = cpu_conv.DIRECT_MAX_GRID, cpu_conv.DIRECT_MIN_INPUT
+    plane = cpu_conv.DIRECT_MAX_PLANE
     one, s2 = (1, 1), (2, 2)
-    n = size // (28 * 28) + 1
-    assert cpu_conv._uses_direct((n, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((n - 1, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((n, 2, 28, 28), (8, 2, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((n, 2, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 2)
-    # The extended grid OH x (OW + (KW-1)*dw // sw), on both sides of its bound.
-    assert _grid((64, 62), 3, one, one) == grid
-    assert cpu_conv._uses_direct((64, 1, 64, 64), (2, 1, 3, 3), (64, 62), one, one, 1)
-    assert not cpu_conv._uses_direct((64, 1, 65, 64), (2, 1, 3, 3), (65, 62), one, one, 1)
-    assert not cpu_conv._uses_direct((64, 1, 64, 64), (2, 1, 3, 5), (64, 60), one, (1, 2), 1)
+    assert cpu_conv._uses_direct((8, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1)
+    assert not cpu_conv._uses_direct((8, 2, 28, 28), (8, 2, 5, 5), (14, 14), s2, one, 1)
+    assert not cpu_conv._uses_direct((8, 2, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 2)
+    # The output plane OH x OW, on both sides of its bound.
+    assert cpu_conv._uses_direct((2, 1, 64, 66), (2, 1, 3, 3), (64, plane // 64), one, one, 1)
+    assert not cpu_conv._uses_direct((2, 1, 65, 66), (2, 1, 3, 3), (65, 64), one, one, 1)
 
 
 def _patches(x, kernel, stride, padding, dilation):
@@ -226,14 +212,6 @@ def _patches(x, kernel, stride, padding, dilation):
     st.integers(0, 2**16),
 )
 def test_direct_path_matches_naive_reference(n, o, hw, k, stride, pad, dil, seed):
-    cpu_conv.DIRECT_MIN_INPUT, saved = 1, cpu_conv.DIRECT_MIN_INPUT  # hypothesis: no fixture
-    try:
-        _check_direct(n, o, hw, k, stride, pad, dil, seed)
-    finally:
-        cpu_conv.DIRECT_MIN_INPUT = saved
-
-
-def _check_direct(n, o, hw, k, stride, pad, dil, seed):
     spans = [s + 2 * p - d * (kk - 1) - 1 for s, p, d, kk in zip(hw, pad, dil, k)]
     if min(spans) < 0:
         return  # no output: the ops refuse it (tested elsewhere)
@@ -260,7 +238,7 @@ def _check_direct(n, o, hw, k, stride, pad, dil, seed):
     np.testing.assert_allclose(gw32, gw_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_direct_path_non_finite_values_as_the_reference(direct_for_any_batch):
+def test_direct_path_non_finite_values_as_the_reference():
     """Forward: NaN/Inf reach exactly the outputs that read them. Weight gradient: an Inf in
     a pixel that the stride leaves unused must not spread (the direct kernel's junk columns
     would multiply it by zero), and one that is used gives the reference's Inf/NaN."""
@@ -299,7 +277,7 @@ def test_direct_path_non_finite_values_as_the_reference(direct_for_any_batch):
     np.testing.assert_array_equal(np.isnan(gw), np.isnan(ref))
 
 
-def test_direct_results_identical_across_thread_counts(direct_for_any_batch):
+def test_direct_results_identical_across_thread_counts():
     rng = np.random.default_rng(22)
     x = rng.standard_normal((37, 1, 28, 28)).astype(np.float32)  # 16 ragged chunks
     wt = rng.standard_normal((7, 1, 5, 5)).astype(np.float32)

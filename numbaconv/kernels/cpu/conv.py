@@ -8,8 +8,8 @@ how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 Paths (chosen from the shapes alone, see each launcher's docstring): 3x3, stride-1,
 undilated, ungrouped layers with at least ``WINOGRAD_MIN_CHANNELS`` input and output
 channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; ungrouped
-layers with one input channel and big batches of small images (``_uses_direct``: the
-10-class model's first layer at batch 512) take the direct kernels of ``conv_direct.py``
+layers with one input channel and small images (``_uses_direct``: the chapter's first
+layers) take the direct kernels of ``conv_direct.py``
 for the forward pass and the weight gradient; every other call takes im2col + GEMM,
 described here.
 
@@ -562,31 +562,23 @@ def _uses_winograd(weight_shape, stride, dilation, groups):
     )
 
 
-# The direct kernels keep one image's extended output grid per output channel in a work
-# buffer: bounded, so that the path stays in cache and large images keep im2col's row tiles.
+# The direct kernels gather each image into KW (x stride) planes about the size of its output
+# plane: bounded, so that the path stays in cache and large images keep im2col's row tiles.
+# Below the bound the direct path beat im2col on every batch measured (one input channel,
+# 28x28 images, k3 s2 and k5 s2, batches 1 to 512: 1.2x to 1.9x, one and two threads).
 DIRECT_MAX_CHANNELS = 1
-DIRECT_MAX_GRID = 4096
-# Below this many input elements (1 MiB of float32) the whole batch stays in L2 while im2col
-# unfolds it, and im2col was faster (measured, one thread, 1 -> 8 channels on 28x28 images:
-# batch 64, k3 s2: im2col 0.12 ms, direct 0.15 ms; batch 512: 1.46 vs 1.27 ms, and k5 s2
-# (shape d) 2.8 vs 1.8 ms).
-DIRECT_MIN_INPUT = 1 << 18
+DIRECT_MAX_PLANE = 4096
 
 
 def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups):
     """Whether the forward pass and the weight gradient take the direct path
-    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS`` input channels, at least
-    ``DIRECT_MIN_INPUT`` input elements, and an extended output grid
-    ``OH x (OW + (KW-1)*dw // sw)`` of at most ``DIRECT_MAX_GRID`` elements. Depends on the
-    shapes only."""
-    kw = weight_shape[3]
-    grid = out_hw[0] * (out_hw[1] + ((kw - 1) * dilation[1]) // stride[1])
-    size = x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3]
+    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS`` input channels and an
+    output plane ``OH x OW`` of at most ``DIRECT_MAX_PLANE`` elements. Depends on the shapes
+    only."""
     return (
         groups == 1
         and x_shape[1] <= DIRECT_MAX_CHANNELS
-        and size >= DIRECT_MIN_INPUT
-        and grid <= DIRECT_MAX_GRID
+        and out_hw[0] * out_hw[1] <= DIRECT_MAX_PLANE
     )
 
 

@@ -1,30 +1,31 @@
-"""Direct convolution for layers with one input channel (per group 1, ungrouped): forward and
-weight gradient, no column matrix.
+"""Direct convolution for layers with one input channel (ungrouped): forward and weight
+gradient, no column matrix.
 
 With one input channel (the chapter's first layers: shape d, 512x1x28x28 -> 8, k5 s2 p2) the
 im2col GEMM has K = KH*KW rows of work per output element and only O (4-8) rows in the
 weight matrix: BLAS runs far from its peak while the unfold writes KH*KW copies of the input
-(25x for a 5x5 kernel) to memory. Here every image is first split into its stride phases:
+(25x for a 5x5 kernel) to memory. Here every image is first gathered into small planes, one
+per row phase ``rp`` of the stride and kernel column ``kw``:
 
-    phase (rp, cp)[i, j] = x_pad[sh*i + rp, sw*j + cp]
+    plane (rp, kw)[i, j] = x_pad[sh*i + rp, sw*j + kw*dw]      (HE x OW, HE = OH + (KH-1)*dh // sh)
 
-(``x_pad`` the zero-padded image), planes of ``HE x WE`` with ``WE = OW + ((KW-1)*dw) // sw``.
-A tap ``(kh, kw)`` then reads, for the output at ``(oh, ow)``, the phase plane of
-``(kh*dh % sh, kw*dw % sw)`` at ``(oh + kh*dh // sh, ow + kw*dw // sw)``. Computing outputs
-on an extended grid ``OH x WE`` (the last ``WE - OW`` columns are junk, dropped), every tap is
-one contiguous run of the image's phase buffer at a fixed offset, so the inner loops are
-flat, unit-stride and vectorise whatever the stride:
+(``x_pad`` the zero-padded image). A tap ``(kh, kw)`` reads, for the output at ``(oh, ow)``,
+plane ``(kh*dh % sh, kw)`` at ``(oh + kh*dh // sh, ow)``: over the flattened output plane,
+every tap is one contiguous run of the buffer at a fixed offset, as long as the output plane.
+The inner loops are flat, unit-stride and vectorise whatever the stride, and work in place on
+the output (or output-gradient) planes:
 
-- forward: ``acc[o, p] += sum_t w[o, t] * buf[off_t + p]``, four taps per pass over ``acc``
-  (one store per four fused multiply-adds);
-- weight gradient: ``gw[o, t] += sum_p gy_ext[o, p] * buf[off_t + p]``, four dot products
-  per pass over ``gy_ext`` (zero in the junk columns).
+- forward: ``out[o, p] += sum_t w[o, t] * buf[off_t + p]``, blocks of four output channels
+  by four taps (each input vector loaded once for four channels, each store carrying four
+  products);
+- weight gradient: ``gw[o, t] += sum_p gy[o, p] * buf[off_t + p]``, the 16 dot products of
+  a block of four channels by four taps in one pass.
 
 Parallel over chunks of images. The weight gradient sums per-chunk partials in chunk order,
 and the chunk count depends on the batch size only, so results are bit-identical for any
-thread count. Junk columns multiply real pixels by a zero gradient, and ``0 * inf`` is NaN:
-the weight gradient therefore counts the finite values it copies and reports a non-finite
-input, for the launcher to recompute on the exact im2col path.
+thread count. The weight gradient also counts the finite values it gathers and reports a
+non-finite input, for the launcher to recompute on the im2col path (whose Inf/NaN pattern
+the tests pin down), a cheap guard that keeps the two paths' non-finite results identical.
 """
 
 from __future__ import annotations
@@ -42,45 +43,45 @@ _MAX_CHUNKS = 16
 
 
 def geometry(x_shape, w_shape, out_hw, stride, dilation):
-    """``(HE, WE, offsets)``: phase-plane height and width and each tap's offset into an
-    image's phase buffer, taps ordered ``(c, kh, kw)`` like a flattened OIHW weight."""
+    """``(HE, offsets)``: plane height and each tap's offset into an image's plane buffer,
+    taps ordered ``(c, kh, kw)`` like a flattened OIHW weight. Planes are ``(c, rp, kw)``,
+    each ``HE x OW``."""
     c_in = x_shape[1]
     kh_size, kw_size = w_shape[2], w_shape[3]
-    sh, sw = stride
-    dh, dw = dilation
+    sh = stride[0]
+    dh = dilation[0]
     he = out_hw[0] + ((kh_size - 1) * dh) // sh
-    we = out_hw[1] + ((kw_size - 1) * dw) // sw
     offsets = np.empty(c_in * kh_size * kw_size, np.int64)
     t = 0
     for c in range(c_in):
         for kh in range(kh_size):
             for kw in range(kw_size):
-                phase = (kh * dh % sh) * sw + kw * dw % sw
-                offsets[t] = ((c * sh * sw + phase) * he + kh * dh // sh) * we + kw * dw // sw
+                plane = (c * sh + kh * dh % sh) * kw_size + kw
+                offsets[t] = (plane * he + kh * dh // sh) * out_hw[1]
                 t += 1
-    return he, we, offsets
+    return he, offsets
 
 
-def gather_table(x_shape, he, we, stride, padding):
-    """``table[k]``: for entry ``k`` of one channel's phase planes (``(rp, cp, i, j)``
-    flattened), the flat index into that channel's image of the pixel it holds, or ``H*W``
-    (a zero placed after the image) where it falls in the padding."""
+def gather_table(x_shape, w_shape, he, out_w, stride, padding, dilation):
+    """``table[k]``: for entry ``k`` of one channel's planes (``(rp, kw, i, j)`` flattened,
+    ``x_pad[sh*i + rp, sw*j + kw*dw]``), the flat index into that channel's image of the
+    pixel it holds, or ``H*W`` (a zero placed after the image) where it falls in the padding."""
     h_in, w_in = x_shape[2], x_shape[3]
     sh, sw = stride
     ph, pw = padding
-    rp, cp, i, j = np.meshgrid(
-        np.arange(sh), np.arange(sw), np.arange(he), np.arange(we), indexing="ij"
+    rp, kw, i, j = np.meshgrid(
+        np.arange(sh), np.arange(w_shape[3]), np.arange(he), np.arange(out_w), indexing="ij"
     )
     iy = sh * i + rp - ph
-    ix = sw * j + cp - pw
+    ix = sw * j + kw * dilation[1] - pw
     inside = (iy >= 0) & (iy < h_in) & (ix >= 0) & (ix < w_in)
     return np.where(inside, iy * w_in + ix, h_in * w_in).astype(np.int64).reshape(-1)
 
 
-def _fill_phases(x, n, buf, table, scratch):
-    """Image ``n``'s phase planes into ``buf`` (then a zeroed tail, read by the last taps'
-    junk columns): one gather per channel from a copy of the plane followed by a zero, with
-    no branch per pixel. Returns whether every pixel of the image was finite."""
+def _fill_planes(x, n, buf, table, scratch):
+    """Image ``n``'s planes into ``buf``: one gather per channel from a copy of the image
+    followed by a zero, with no branch per pixel. Returns whether every pixel of the image
+    was finite."""
     c_in = x.shape[1]
     hw = x.shape[2] * x.shape[3]
     plane = table.shape[0]
@@ -96,9 +97,6 @@ def _fill_phases(x, n, buf, table, scratch):
         dst = buf[c * plane : (c + 1) * plane]
         for k in range(plane):
             dst[k] = scratch[table[k]]
-    tail = buf[c_in * plane :]
-    for k in range(tail.shape[0]):
-        tail[k] = 0
     return finite == c_in * hw
 
 
@@ -223,14 +221,14 @@ _fma4 = cpu_helper(_fma4)
 _fma1 = cpu_helper(_fma1)
 _dot4 = cpu_helper(_dot4)
 _dot1 = cpu_helper(_dot1)
-_fill_phases = cpu_function(_fill_phases)
+_fill_planes = cpu_function(_fill_planes)
 
 
-def _forward_image(w2, b, out, n, buf, acc, offsets, we):
-    """``out[n]`` from image ``n``'s phase buffer: ``acc`` (O, OH*WE) is the extended grid.
-    Blocks of four output channels share every tap's loads; the last ``O % 4`` run alone."""
+def _forward_image(w2, b, acc, buf, offsets):
+    """One image's output planes ``acc`` (O, OH*OW), accumulated in place from its plane
+    buffer. Blocks of four output channels share every tap's loads; the last ``O % 4`` run
+    alone."""
     n_out, taps = w2.shape
-    h_out, w_out = out.shape[2], out.shape[3]
     m = acc.shape[1]
     o = 0
     while o + 4 <= n_out:
@@ -263,32 +261,14 @@ def _forward_image(w2, b, out, n, buf, acc, offsets, we):
             _fma1(a, buf[offsets[t] : offsets[t] + m], w2[o, t])
             t += 1
         o += 1
-    # Drop the junk columns. Flat indices rather than a view per row: with rows of 14
-    # pixels, building two views cost more than the copy.
-    out3 = out.reshape(out.shape[0], n_out, h_out * w_out)
-    for o in range(n_out):
-        a = acc[o]
-        dst = out3[n, o]
-        for oh in range(h_out):
-            for ow in range(w_out):
-                dst[oh * w_out + ow] = a[oh * we + ow]
 
 
-def _grad_weight_image(gy, n, buf, gy_ext, partial, offsets, we, zero):
-    """Adds image ``n``'s weight gradient into ``partial`` (O, taps); blocks of four output
-    channels by four taps share their loads, the ragged rest runs four taps at a time."""
-    n_out, h_out, w_out = gy.shape[1], gy.shape[2], gy.shape[3]
+def _grad_weight_image(gy_ext, buf, partial, offsets, zero):
+    """Adds one image's weight gradient into ``partial`` (O, taps), from its output gradient
+    planes ``gy_ext`` (O, OH*OW) and its plane buffer; blocks of four output channels by four
+    taps share their loads, the ragged rest runs four taps at a time."""
+    n_out, m = gy_ext.shape
     taps = partial.shape[1]
-    m = gy_ext.shape[1]
-    gy3 = gy.reshape(gy.shape[0], n_out, h_out * w_out)
-    for o in range(n_out):
-        g = gy_ext[o]
-        src = gy3[n, o]
-        for oh in range(h_out):
-            for ow in range(w_out):
-                g[oh * we + ow] = src[oh * w_out + ow]
-            for ow in range(w_out, we):
-                g[oh * we + ow] = 0
     o = 0
     while o + 4 <= n_out:
         t = 0
@@ -338,34 +318,33 @@ _forward_image = cpu_function(_forward_image)
 _grad_weight_image = cpu_function(_grad_weight_image)
 
 
-def _direct_forward(x, w2, b, out, table, we, offsets, n_chunks):
+def _direct_forward(x, w2, b, out, table, offsets, n_chunks):
     n_batch, c_in = x.shape[0], x.shape[1]
-    n_out, h_out = out.shape[1], out.shape[2]
+    out3 = out.reshape(n_batch, out.shape[1], out.shape[2] * out.shape[3])
     for chunk in prange(n_chunks):
-        buf = np.empty(c_in * table.shape[0] + we, x.dtype)
+        buf = np.empty(c_in * table.shape[0], x.dtype)
         scratch = np.empty(x.shape[2] * x.shape[3] + 1, x.dtype)
-        acc = np.empty((n_out, h_out * we), x.dtype)
         for n in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
-            _fill_phases(x, n, buf, table, scratch)
-            _forward_image(w2, b, out, n, buf, acc, offsets, we)
+            _fill_planes(x, n, buf, table, scratch)
+            _forward_image(w2, b, out3[n], buf, offsets)
 
 
-def _direct_grad_weight(x, gy, gw2, table, we, offsets, n_chunks):
+def _direct_grad_weight(x, gy, gw2, table, offsets, n_chunks):
     """Weight gradient into ``gw2`` (O, taps); returns how many chunks met NaN or Inf."""
     n_batch, c_in = x.shape[0], x.shape[1]
-    n_out, h_out = gy.shape[1], gy.shape[2]
+    n_out = gy.shape[1]
     taps = gw2.shape[1]
+    gy3 = gy.reshape(n_batch, n_out, gy.shape[2] * gy.shape[3])
     partial = np.zeros((n_chunks, n_out, taps), x.dtype)
     bad = np.zeros(n_chunks, np.int64)
     for chunk in prange(n_chunks):
-        buf = np.empty(c_in * table.shape[0] + we, x.dtype)
+        buf = np.empty(c_in * table.shape[0], x.dtype)
         scratch = np.empty(x.shape[2] * x.shape[3] + 1, x.dtype)
-        gy_ext = np.empty((n_out, h_out * we), x.dtype)
         zero = np.zeros(1, x.dtype)[0]
         for n in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
-            if not _fill_phases(x, n, buf, table, scratch):
+            if not _fill_planes(x, n, buf, table, scratch):
                 bad[chunk] = 1
-            _grad_weight_image(gy, n, buf, gy_ext, partial[chunk], offsets, we, zero)
+            _grad_weight_image(gy3[n], buf, partial[chunk], offsets, zero)
     # Chunk order, not thread order: deterministic.
     for o in range(n_out):
         for t in range(taps):
@@ -387,32 +366,32 @@ def _chunks(n_batch):
 
 @functools.lru_cache(maxsize=64)
 def _plan(x_shape, w_shape, out_hw, stride, padding, dilation):
-    """``(WE, offsets, table)`` for one layer, computed once: building them in NumPy cost
-    more than the kernel itself on a batch of 64 MNIST images. The arrays are read-only."""
-    he, we, offsets = geometry(x_shape, w_shape, out_hw, stride, dilation)
-    table = gather_table(x_shape, he, we, stride, padding)
+    """``(offsets, table)`` for one layer, computed once: building them in NumPy cost more
+    than the kernel itself on a batch of 64 MNIST images. The arrays are read-only."""
+    he, offsets = geometry(x_shape, w_shape, out_hw, stride, dilation)
+    table = gather_table(x_shape, w_shape, he, out_hw[1], stride, padding, dilation)
     offsets.flags.writeable = False
     table.flags.writeable = False
-    return we, offsets, table
+    return offsets, table
 
 
 def forward(x, weight, bias, out, stride, padding, dilation):
     """Direct forward into ``out`` (N, O, OH, OW); ``weight`` (O, C, KH, KW), one group."""
-    we, offsets, table = _plan(
+    offsets, table = _plan(
         (1, *x.shape[1:]), weight.shape, out.shape[2:], tuple(stride), tuple(padding),
         tuple(dilation),
     )  # fmt: skip
     w2 = weight.reshape(weight.shape[0], -1)
-    _direct_forward(x, w2, bias, out, table, we, offsets, _chunks(x.shape[0]))
+    _direct_forward(x, w2, bias, out, table, offsets, _chunks(x.shape[0]))
 
 
 def grad_weight(x, grad_output, grad_weight_out, stride, padding, dilation):
     """Direct weight gradient into ``grad_weight_out`` (O, C, KH, KW); returns ``False`` when
     the input held NaN or Inf (the result is then to be recomputed on the exact path)."""
-    we, offsets, table = _plan(
+    offsets, table = _plan(
         (1, *x.shape[1:]), grad_weight_out.shape, grad_output.shape[2:], tuple(stride),
         tuple(padding), tuple(dilation),
     )  # fmt: skip
     gw2 = grad_weight_out.reshape(grad_weight_out.shape[0], -1)
-    bad = _direct_grad_weight(x, grad_output, gw2, table, we, offsets, _chunks(x.shape[0]))
+    bad = _direct_grad_weight(x, grad_output, gw2, table, offsets, _chunks(x.shape[0]))
     return bad == 0
