@@ -183,8 +183,10 @@ def _assert_identical_across_thread_counts(compute):
 def test_direct_selector_thresholds():
     plane = cpu_conv.DIRECT_MAX_PLANE
     one, s2 = (1, 1), (2, 2)
+    c = cpu_conv.DIRECT_MAX_CHANNELS
     assert cpu_conv._uses_direct((8, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((8, 2, 28, 28), (8, 2, 5, 5), (14, 14), s2, one, 1)
+    assert cpu_conv._uses_direct((8, c, 28, 28), (8, c, 5, 5), (14, 14), s2, one, 1)
+    assert not cpu_conv._uses_direct((8, c + 1, 28, 28), (8, c + 1, 5, 5), (14, 14), s2, one, 1)
     assert not cpu_conv._uses_direct((8, 2, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 2)
     # The output plane OH x OW, on both sides of its bound.
     assert cpu_conv._uses_direct((2, 1, 64, 66), (2, 1, 3, 3), (64, plane // 64), one, one, 1)
@@ -192,10 +194,10 @@ def test_direct_selector_thresholds():
 
 
 def _patches(x, kernel, stride, padding, dilation):
-    """``(N, KH*KW, OH, OW)``: the input under every tap, from the naive conv with unit
+    """``(N, C*KH*KW, OH, OW)``: the input under every tap, from the naive conv with unit
     weights (so the weight gradient is ``einsum(gy, patches)``, the conv being linear in w)."""
-    taps = kernel[0] * kernel[1]
-    unit = np.eye(taps).reshape(taps, 1, *kernel)
+    taps = x.shape[1] * kernel[0] * kernel[1]
+    unit = np.eye(taps).reshape(taps, x.shape[1], *kernel)
     with np.errstate(invalid="ignore"):
         return naive.conv2d(x, unit, stride=stride, padding=padding, dilation=dilation)
 
@@ -203,6 +205,7 @@ def _patches(x, kernel, stride, padding, dilation):
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 5),  # batch: fewer images than chunks, and ragged chunks
+    st.integers(1, cpu_conv.DIRECT_MAX_CHANNELS),
     st.integers(1, 9),  # output channels: blocks of four and a ragged rest
     st.tuples(st.integers(1, 13), st.integers(1, 13)),
     st.tuples(st.integers(1, 5), st.integers(1, 5)),
@@ -211,15 +214,15 @@ def _patches(x, kernel, stride, padding, dilation):
     st.tuples(st.integers(1, 2), st.integers(1, 2)),
     st.integers(0, 2**16),
 )
-def test_direct_path_matches_naive_reference(n, o, hw, k, stride, pad, dil, seed):
+def test_direct_path_matches_naive_reference(n, c, o, hw, k, stride, pad, dil, seed):
     spans = [s + 2 * p - d * (kk - 1) - 1 for s, p, d, kk in zip(hw, pad, dil, k)]
     if min(spans) < 0:
         return  # no output: the ops refuse it (tested elsewhere)
     out_hw = tuple(span // s + 1 for span, s in zip(spans, stride))
-    assert cpu_conv._uses_direct((n, 1, *hw), (o, 1, *k), out_hw, stride, dil, 1)
+    assert cpu_conv._uses_direct((n, c, *hw), (o, c, *k), out_hw, stride, dil, 1)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 1, *hw))
-    wt = rng.standard_normal((o, 1, *k))
+    x = rng.standard_normal((n, c, *hw))
+    wt = rng.standard_normal((o, c, *k))
     b = rng.standard_normal(o)
     gy = rng.standard_normal((n, o, *out_hw))
     hyper = dict(stride=stride, padding=pad, dilation=dil)

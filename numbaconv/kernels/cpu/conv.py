@@ -8,8 +8,8 @@ how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 Paths (chosen from the shapes alone, see each launcher's docstring): 3x3, stride-1,
 undilated, ungrouped layers with at least ``WINOGRAD_MIN_CHANNELS`` input and output
 channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; ungrouped
-layers with one input channel and small images (``_uses_direct``: the chapter's first
-layers) take the direct kernels of ``conv_direct.py``
+layers with one to three input channels and small images (``_uses_direct``: the
+chapter's first layers, RGB inputs) take the direct kernels of ``conv_direct.py``
 for the forward pass and the weight gradient; every other call takes im2col + GEMM,
 described here.
 
@@ -565,8 +565,10 @@ def _uses_winograd(weight_shape, stride, dilation, groups):
 # The direct kernels gather each image into KW (x stride) planes about the size of its output
 # plane: bounded, so that the path stays in cache and large images keep im2col's row tiles.
 # Below the bound the direct path beat im2col on every batch measured (one input channel,
-# 28x28 images, k3 s2 and k5 s2, batches 1 to 512: 1.2x to 1.9x, one and two threads).
-DIRECT_MAX_CHANNELS = 1
+# 28x28 images, k3 s2 and k5 s2, batches 1 to 512: 1.2x to 1.9x, one and two threads), and
+# with 3 channels (shape e, 64x3x32x32 -> 32, k3 s1: forward 1.06x, weight gradient 2.1x,
+# one thread); with 8 it lost (64x8x14x14 -> 16, k3 s2: 0.74x and 0.80x).
+DIRECT_MAX_CHANNELS = 3
 DIRECT_MAX_PLANE = 4096
 
 
@@ -579,6 +581,7 @@ def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups):
         groups == 1
         and x_shape[1] <= DIRECT_MAX_CHANNELS
         and out_hw[0] * out_hw[1] <= DIRECT_MAX_PLANE
+        and x_shape[2] * x_shape[3] < 2**32  # the gather tables index pixels as uint32
     )
 
 

@@ -1,16 +1,17 @@
-"""Direct convolution for layers with one input channel (ungrouped): forward and weight
-gradient, no column matrix.
+"""Direct convolution for layers with few input channels (ungrouped; the selector in
+``conv.py`` takes up to three): forward and weight gradient, no column matrix.
 
 With one input channel (the chapter's first layers: shape d, 512x1x28x28 -> 8, k5 s2 p2) the
 im2col GEMM has K = KH*KW rows of work per output element and only O (4-8) rows in the
 weight matrix: BLAS runs far from its peak while the unfold writes KH*KW copies of the input
 (25x for a 5x5 kernel) to memory. Here every image is first gathered into small planes, one
-per row phase ``rp`` of the stride and kernel column ``kw``:
+per input channel ``c``, row phase ``rp`` of the stride and kernel column ``kw``:
 
-    plane (rp, kw)[i, j] = x_pad[sh*i + rp, sw*j + kw*dw]      (HE x OW, HE = OH + (KH-1)*dh // sh)
+    plane (c, rp, kw)[i, j] = x_pad[c, sh*i + rp, sw*j + kw*dw]
 
-(``x_pad`` the zero-padded image). A tap ``(kh, kw)`` reads, for the output at ``(oh, ow)``,
-plane ``(kh*dh % sh, kw)`` at ``(oh + kh*dh // sh, ow)``: over the flattened output plane,
+(``x_pad`` the zero-padded image; planes of HE x OW, ``HE = OH + (KH-1)*dh // sh``).
+A tap ``(kh, kw)`` reads, for the output at ``(oh, ow)``,
+plane ``(c, kh*dh % sh, kw)`` at ``(oh + kh*dh // sh, ow)``: over the flattened output plane,
 every tap is one contiguous run of the buffer at a fixed offset, as long as the output plane.
 The inner loops are flat, unit-stride and vectorise whatever the stride, and work in place on
 the output (or output-gradient) planes:
@@ -75,7 +76,9 @@ def gather_table(x_shape, w_shape, he, out_w, stride, padding, dilation):
     iy = sh * i + rp - ph
     ix = sw * j + kw * dilation[1] - pw
     inside = (iy >= 0) & (iy < h_in) & (ix >= 0) & (ix < w_in)
-    return np.where(inside, iy * w_in + ix, h_in * w_in).astype(np.int64).reshape(-1)
+    # Unsigned: Numba then skips its negative-index wraparound check, which made the gather
+    # 1.3-1.7x slower (1.0-1.3 us per 28x28 image with int64, 0.75 us with uint32).
+    return np.where(inside, iy * w_in + ix, h_in * w_in).astype(np.uint32).reshape(-1)
 
 
 def _fill_planes(x, n, buf, table, scratch):
