@@ -235,7 +235,7 @@ def test_batch_innermost_chunks_match_image_major_path(cfg, n):
     # exactly, unless it takes the direct path, which sums in another order).
     hyper = _hyper(cfg)
     direct = kernels._uses_direct(
-        x.shape, w.shape, y_ref.shape[2:], cfg["stride"], cfg["dilation"], cfg["groups"]
+        x.shape, w.shape, y_ref.shape[2:], cfg["stride"], cfg["dilation"], cfg["groups"], "forward"
     )
     tol = 1e-10 if direct else 0
     np.testing.assert_allclose(conv2d(x, w, b, **hyper), results[chosen][0], rtol=tol, atol=tol)

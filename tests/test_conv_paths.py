@@ -180,17 +180,21 @@ def _assert_identical_across_thread_counts(compute):
 # --- the direct path for one input channel (conv_direct.py) -------------------------------
 
 
-def test_direct_selector_thresholds():
-    plane = cpu_conv.DIRECT_MAX_PLANE
+@pytest.mark.parametrize("which", ["forward", "grad_weight"])
+def test_direct_selector_thresholds(which):
+    plane, c = cpu_conv.DIRECT_MAX_PLANE, cpu_conv.DIRECT_MAX_CHANNELS[which]
     one, s2 = (1, 1), (2, 2)
-    c = cpu_conv.DIRECT_MAX_CHANNELS
-    assert cpu_conv._uses_direct((8, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1)
-    assert cpu_conv._uses_direct((8, c, 28, 28), (8, c, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((8, c + 1, 28, 28), (8, c + 1, 5, 5), (14, 14), s2, one, 1)
-    assert not cpu_conv._uses_direct((8, 2, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 2)
+
+    def uses(x_shape, w_shape, out_hw, dilation=one, groups=1):
+        return cpu_conv._uses_direct(x_shape, w_shape, out_hw, s2, dilation, groups, which)
+
+    assert uses((8, 1, 28, 28), (8, 1, 5, 5), (14, 14))
+    assert uses((8, c, 28, 28), (8, c, 5, 5), (14, 14))
+    assert not uses((8, c + 1, 28, 28), (8, c + 1, 5, 5), (14, 14))
+    assert not uses((8, 2, 28, 28), (8, 1, 5, 5), (14, 14), groups=2)
     # The output plane OH x OW, on both sides of its bound.
-    assert cpu_conv._uses_direct((2, 1, 64, 66), (2, 1, 3, 3), (64, plane // 64), one, one, 1)
-    assert not cpu_conv._uses_direct((2, 1, 65, 66), (2, 1, 3, 3), (65, 64), one, one, 1)
+    assert uses((2, 1, 128, 132), (2, 1, 3, 3), (64, plane // 64))
+    assert not uses((2, 1, 130, 132), (2, 1, 3, 3), (65, 64))
 
 
 def _patches(x, kernel, stride, padding, dilation):
@@ -205,7 +209,7 @@ def _patches(x, kernel, stride, padding, dilation):
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 5),  # batch: fewer images than chunks, and ragged chunks
-    st.integers(1, cpu_conv.DIRECT_MAX_CHANNELS),
+    st.integers(1, cpu_conv.DIRECT_MAX_CHANNELS["grad_weight"]),
     st.integers(1, 9),  # output channels: blocks of four and a ragged rest
     st.tuples(st.integers(1, 13), st.integers(1, 13)),
     st.tuples(st.integers(1, 5), st.integers(1, 5)),
@@ -219,7 +223,9 @@ def test_direct_path_matches_naive_reference(n, c, o, hw, k, stride, pad, dil, s
     if min(spans) < 0:
         return  # no output: the ops refuse it (tested elsewhere)
     out_hw = tuple(span // s + 1 for span, s in zip(spans, stride))
-    assert cpu_conv._uses_direct((n, c, *hw), (o, c, *k), out_hw, stride, dil, 1)
+    shapes = ((n, c, *hw), (o, c, *k), out_hw, stride, dil, 1)
+    assert cpu_conv._uses_direct(*shapes, "grad_weight")
+    assert cpu_conv._uses_direct(*shapes, "forward") == (c == 1)  # else checks im2col
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, *hw))
     wt = rng.standard_normal((o, c, *k))
@@ -285,7 +291,8 @@ def test_direct_results_identical_across_thread_counts():
     x = rng.standard_normal((37, 1, 28, 28)).astype(np.float32)  # 16 ragged chunks
     wt = rng.standard_normal((7, 1, 5, 5)).astype(np.float32)
     gy = rng.standard_normal((37, 7, 14, 14)).astype(np.float32)
-    assert cpu_conv._uses_direct(x.shape, wt.shape, (14, 14), (2, 2), (1, 1), 1)
+    for which in ("forward", "grad_weight"):
+        assert cpu_conv._uses_direct(x.shape, wt.shape, (14, 14), (2, 2), (1, 1), 1, which)
     _assert_identical_across_thread_counts(
         lambda: (
             conv2d(x, wt, stride=2, padding=2),

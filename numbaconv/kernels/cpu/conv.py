@@ -8,9 +8,9 @@ how PyTorch's asymmetric ``padding="same"`` fits), and a preallocated output.
 Paths (chosen from the shapes alone, see each launcher's docstring): 3x3, stride-1,
 undilated, ungrouped layers with at least ``WINOGRAD_MIN_CHANNELS`` input and output
 channels take Winograd F(2x2, 3x3) (``winograd.py``) for all three passes; ungrouped
-layers with one to three input channels and small images (``_uses_direct``: the
-chapter's first layers, RGB inputs) take the direct kernels of ``conv_direct.py``
-for the forward pass and the weight gradient; every other call takes im2col + GEMM,
+layers with small images and one input channel (forward) or one to three (weight
+gradient; ``_uses_direct``: the chapter's first layers, RGB inputs) take the direct
+kernels of ``conv_direct.py``; every other call takes im2col + GEMM,
 described here.
 
 Method: im2col + GEMM, parallel over chunks of images. Each ``prange`` iteration
@@ -564,22 +564,23 @@ def _uses_winograd(weight_shape, stride, dilation, groups):
 
 # The direct kernels gather each image into KW (x stride) planes about the size of its output
 # plane: bounded, so that the path stays in cache and large images keep im2col's row tiles.
-# Below the bound the direct path beat im2col on every batch measured (one input channel,
-# 28x28 images, k3 s2 and k5 s2, batches 1 to 512: 1.2x to 1.9x, one and two threads), and
-# with 3 channels (shape e, 64x3x32x32 -> 32, k3 s1: forward 1.06x, weight gradient 2.1x,
-# one thread); with 8 it lost (64x8x14x14 -> 16, k3 s2: 0.74x and 0.80x).
-DIRECT_MAX_CHANNELS = 3
+# Below the bound the direct path beat im2col on every batch measured with one input channel
+# (28x28 images, k3 s2 and k5 s2, batches 1 to 512: 1.2x to 1.9x, one and two threads). With
+# 3 channels (shape e, 64x3x32x32 -> 32, k3 s1) its weight gradient was 1.9-2.1x im2col's
+# but its forward 1.06x on one thread and 0.8x on two; with 8 channels both lost
+# (64x8x14x14 -> 16, k3 s2: 0.74x and 0.80x).
+DIRECT_MAX_CHANNELS = {"forward": 1, "grad_weight": 3}
 DIRECT_MAX_PLANE = 4096
 
 
-def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups):
-    """Whether the forward pass and the weight gradient take the direct path
-    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS`` input channels and an
-    output plane ``OH x OW`` of at most ``DIRECT_MAX_PLANE`` elements. Depends on the shapes
-    only."""
+def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups, which):
+    """Whether pass ``which`` ("forward" or "grad_weight") takes the direct path
+    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS[which]`` input channels
+    and an output plane ``OH x OW`` of at most ``DIRECT_MAX_PLANE`` elements. Depends on
+    the shapes only."""
     return (
         groups == 1
-        and x_shape[1] <= DIRECT_MAX_CHANNELS
+        and x_shape[1] <= DIRECT_MAX_CHANNELS[which]
         and out_hw[0] * out_hw[1] <= DIRECT_MAX_PLANE
         and x_shape[2] * x_shape[3] < 2**32  # the gather tables index pixels as uint32
     )
@@ -595,7 +596,7 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
     is finite; a NaN or Inf sends the call to im2col so it propagates exactly), the direct
     kernel when ``_uses_direct`` holds, otherwise im2col + GEMM.
     """
-    if _uses_direct(x.shape, weight.shape, out.shape[2:], stride, dilation, groups):
+    if _uses_direct(x.shape, weight.shape, out.shape[2:], stride, dilation, groups, "forward"):
         conv_direct.forward(x, weight, bias, out, stride, padding, dilation)
         return
     if _uses_winograd(weight.shape, stride, dilation, groups) and x.shape[0] > 0:
@@ -645,7 +646,7 @@ def conv2d_grad_weight(x, grad_output, grad_weight, stride, padding, dilation, g
     input, otherwise im2col + GEMM.
     """
     out_hw = grad_output.shape[2:]
-    if _uses_direct(x.shape, grad_weight.shape, out_hw, stride, dilation, groups):
+    if _uses_direct(x.shape, grad_weight.shape, out_hw, stride, dilation, groups, "grad_weight"):
         if conv_direct.grad_weight(x, grad_output, grad_weight, stride, padding, dilation):
             return
     if _uses_winograd(grad_weight.shape, stride, dilation, groups) and x.shape[0] > 0:
