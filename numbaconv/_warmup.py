@@ -27,6 +27,8 @@ def warmup(dtypes=(np.float32, np.float64)) -> None:
         ops.conv2d_grad_input(x.shape, w, y, padding=1, groups=2)
         ops.conv2d_grad_weight(x, w.shape, y, padding=1, groups=2)
         ops.conv2d_grad_bias(y)
+        x1 = x[:, :1]  # one input channel: the direct forward and weight-gradient kernels
+        ops.conv2d_grad_weight(x1, w.shape, ops.conv2d(x1, w, stride=2), stride=2)
         ops.relu_grad(y, ops.relu(y))
         p = ops.max_pool2d(x, 2)
         ops.max_pool2d_grad(p, x, 2)

@@ -149,23 +149,153 @@ def test_float32_error_not_worse_than_im2col():
 def test_winograd_results_identical_across_thread_counts():
     x, wt, b = _arrays(3, MIN_C, MIN_C + 2, 30, 9, 3, np.float32, 12)
     gy = np.random.default_rng(13).standard_normal((3, MIN_C + 2, 30, 9)).astype(np.float32)
+    _assert_identical_across_thread_counts(
+        lambda: (
+            conv2d(x, wt, b, padding=1),
+            conv2d_grad_input(x.shape, wt, gy, padding=1),
+            conv2d_grad_weight(x, wt.shape, gy, padding=1),
+        )
+    )
+
+
+def _assert_identical_across_thread_counts(compute):
+    """``compute()`` (a tuple of arrays) run on 1, 2 and 4 threads (as many of those as
+    NUMBA_NUM_THREADS allows) gives bit-identical results."""
     before = numba.get_num_threads()
     results = []
     try:
         for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS),
                                min(4, numba.config.NUMBA_NUM_THREADS)}):  # fmt: skip
             numba.set_num_threads(threads)
-            results.append(
-                (
-                    conv2d(x, wt, b, padding=1),
-                    conv2d_grad_input(x.shape, wt, gy, padding=1),
-                    conv2d_grad_weight(x, wt.shape, gy, padding=1),
-                )
-            )
+            results.append(compute())
     finally:
         numba.set_num_threads(before)
     if len(results) < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2")
     for other in results[1:]:
-        for a, b2 in zip(results[0], other):
+        for a, b2 in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(a, b2)
+
+
+# --- the direct path for one input channel (conv_direct.py) -------------------------------
+
+
+@pytest.mark.parametrize("which", ["forward", "grad_weight"])
+def test_direct_selector_thresholds(which):
+    plane, c = cpu_conv.DIRECT_MAX_PLANE, cpu_conv.DIRECT_MAX_CHANNELS[which]
+    one, s2 = (1, 1), (2, 2)
+
+    def uses(x_shape, w_shape, out_hw, dilation=one, groups=1):
+        return cpu_conv._uses_direct(x_shape, w_shape, out_hw, s2, dilation, groups, which)
+
+    assert uses((8, 1, 28, 28), (8, 1, 5, 5), (14, 14))
+    assert uses((8, c, 28, 28), (8, c, 5, 5), (14, 14))
+    assert not uses((8, c + 1, 28, 28), (8, c + 1, 5, 5), (14, 14))
+    assert not uses((8, 2, 28, 28), (8, 1, 5, 5), (14, 14), groups=2)
+    # The output plane OH x OW, on both sides of its bound.
+    assert uses((2, 1, 128, 132), (2, 1, 3, 3), (64, plane // 64))
+    assert not uses((2, 1, 130, 132), (2, 1, 3, 3), (65, 64))
+
+
+def _patches(x, kernel, stride, padding, dilation):
+    """``(N, C*KH*KW, OH, OW)``: the input under every tap, from the naive conv with unit
+    weights (so the weight gradient is ``einsum(gy, patches)``, the conv being linear in w)."""
+    taps = x.shape[1] * kernel[0] * kernel[1]
+    unit = np.eye(taps).reshape(taps, x.shape[1], *kernel)
+    with np.errstate(invalid="ignore"):
+        return naive.conv2d(x, unit, stride=stride, padding=padding, dilation=dilation)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 5),  # batch: fewer images than chunks, and ragged chunks
+    st.integers(1, cpu_conv.DIRECT_MAX_CHANNELS["grad_weight"]),
+    st.integers(1, 9),  # output channels: blocks of four and a ragged rest
+    st.tuples(st.integers(1, 13), st.integers(1, 13)),
+    st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    st.integers(0, 2**16),
+)
+def test_direct_path_matches_naive_reference(n, c, o, hw, k, stride, pad, dil, seed):
+    spans = [s + 2 * p - d * (kk - 1) - 1 for s, p, d, kk in zip(hw, pad, dil, k)]
+    if min(spans) < 0:
+        return  # no output: the ops refuse it (tested elsewhere)
+    out_hw = tuple(span // s + 1 for span, s in zip(spans, stride))
+    shapes = ((n, c, *hw), (o, c, *k), out_hw, stride, dil, 1)
+    assert cpu_conv._uses_direct(*shapes, "grad_weight")
+    assert cpu_conv._uses_direct(*shapes, "forward") == (c == 1)  # else checks im2col
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, *hw))
+    wt = rng.standard_normal((o, c, *k))
+    b = rng.standard_normal(o)
+    gy = rng.standard_normal((n, o, *out_hw))
+    hyper = dict(stride=stride, padding=pad, dilation=dil)
+    naive_pad = (pad[0], pad[0], pad[1], pad[1])
+    ref = naive.conv2d(x, wt, b, stride=stride, padding=naive_pad, dilation=dil)
+    np.testing.assert_allclose(conv2d(x, wt, b, **hyper), ref, rtol=1e-10, atol=1e-10)
+    patches = _patches(x, k, stride, naive_pad, dil)
+    gw_ref = np.einsum("nohw,nthw->ot", gy, patches).reshape(wt.shape)
+    gw = conv2d_grad_weight(x, wt.shape, gy, **hyper)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+    # float32 too, against the float64 reference
+    gw32 = conv2d_grad_weight(x.astype(np.float32), wt.shape, gy.astype(np.float32), **hyper)
+    y32 = conv2d(x.astype(np.float32), wt.astype(np.float32), b.astype(np.float32), **hyper)
+    assert gw32.dtype == y32.dtype == np.float32
+    np.testing.assert_allclose(y32, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw32, gw_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_direct_path_non_finite_values_as_the_reference():
+    """Forward: NaN/Inf reach exactly the outputs that read them. Weight gradient: an Inf in
+    a pixel that the stride leaves unused must not spread (the direct kernel's junk columns
+    would multiply it by zero), and one that is used gives the reference's Inf/NaN."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3, 1, 9, 9))
+    x[1, 0, 3, 4] = np.nan
+    x[2, 0, 0, 1] = np.inf
+    wt = rng.standard_normal((5, 1, 3, 3))
+    with np.errstate(invalid="ignore"):
+        ref = naive.conv2d(x, wt, stride=(2, 2), padding=(1, 1, 1, 1))
+        got = conv2d(x, wt, stride=2, padding=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    finite = np.isfinite(ref)
+    assert (~finite).any() and finite.any()
+    np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10)
+    # 10 columns, k3 s2 p0: column 9 is never read.
+    x = np.abs(rng.standard_normal((2, 1, 7, 10)))
+    x[1, 0, 2, 9] = np.inf
+    gy = np.abs(rng.standard_normal((2, 5, 3, 4)))
+    gw = conv2d_grad_weight(x, wt.shape, gy, stride=2)
+    patches = _patches(x, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1))
+    assert np.isfinite(patches).all()
+    ref = np.einsum("nohw,nthw->ot", gy, patches).reshape(wt.shape)
+    np.testing.assert_allclose(gw, ref, rtol=1e-10)
+    # A pixel that the taps read (with padding 1, row and column 2 sit on the stride).
+    # The patches by slicing here (the SciPy-built reference multiplies inf by zero taps).
+    x[0, 0, 2, 2] = np.inf
+    gy = np.ones((2, 5, 4, 5))
+    gw = conv2d_grad_weight(x, wt.shape, gy, stride=2, padding=1)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    taps = [xp[:, 0, i : i + 7 : 2, j : j + 9 : 2] for i in range(3) for j in range(3)]
+    ref = np.einsum("nohw,nthw->ot", gy, np.stack(taps, axis=1)).reshape(wt.shape)
+    assert np.isinf(ref).any() and np.isfinite(ref).any()
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(ref))
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(ref))
+
+
+def test_direct_results_identical_across_thread_counts():
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((37, 1, 28, 28)).astype(np.float32)  # 16 ragged chunks
+    wt = rng.standard_normal((7, 1, 5, 5)).astype(np.float32)
+    gy = rng.standard_normal((37, 7, 14, 14)).astype(np.float32)
+    for which in ("forward", "grad_weight"):
+        assert cpu_conv._uses_direct(x.shape, wt.shape, (14, 14), (2, 2), (1, 1), 1, which)
+    _assert_identical_across_thread_counts(
+        lambda: (
+            conv2d(x, wt, stride=2, padding=2),
+            conv2d_grad_weight(x, wt.shape, gy, stride=2, padding=2),
+        )
+    )
