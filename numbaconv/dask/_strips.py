@@ -16,7 +16,8 @@ its outputs with numbaconv's direct kernel, in at most four pieces of one preall
 
 Each output row is thus computed by the same code path (the kernel's fused interior pass or
 its general, boundary-mapping pass) from the same values as in one ``numbaconv.correlate2d``
-call on the whole plane: the results are equal bit for bit, for every dtype the kernel has.
+call on the whole plane: for real dtypes the results are equal bit for bit (complex ones
+to rounding: see :func:`numbaconv.dask.correlate2d`).
 Block ``i`` owns the outputs whose window starts in its rows (the first block also those
 starting above the image, the last also those starting below its top), so the output is
 chunked as the input, less ``KH - 1`` rows in 'valid' mode, plus ``KH - 1`` in 'full'.

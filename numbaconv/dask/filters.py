@@ -97,10 +97,11 @@ def correlate2d(image, kernel, mode="full", boundary="fill", fillvalue=0):
     Where numbaconv's direct kernel runs (every mode and boundary on the CPU, kernels below
     the size where ``method='auto'`` picks the FFT), the computed result for real inputs equals
     ``numbaconv.correlate2d`` on each whole plane bit for bit, whatever the chunking: every
-    output element forms the same products in the same order. Complex inputs are equal bit
-    for bit too where every chunk holds whole rows; with the columns split they agree to
+    output element forms the same products in the same order. Complex inputs agree to
     rounding (about 1e-15 relative in complex128): the complex kernel sums an image's border
-    and interior in different orders, and a block's border is not the image's.
+    and interior in different orders, and a block's border is not the image's; and a complex
+    kernel freshly compiled can differ in the last bit from the same kernel loaded from
+    Numba's cache, which a worker may do while this process does the other.
     """
     return _filter("correlate2d", image, kernel, mode, boundary, fillvalue, flip=False)
 
