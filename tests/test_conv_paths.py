@@ -180,6 +180,25 @@ def _assert_identical_across_thread_counts(compute):
 # --- the direct path for one input channel (conv_direct.py) -------------------------------
 
 
+@pytest.fixture
+def direct_on_small_inputs(monkeypatch):
+    """The direct path for the small inputs of these tests (it starts at
+    ``DIRECT_MIN_ELEMENTS``, tested in the selector test)."""
+    monkeypatch.setattr(cpu_conv, "DIRECT_MIN_ELEMENTS", 1)
+
+
+@pytest.mark.parametrize("which", ["forward", "grad_weight"])
+def test_direct_input_size_threshold(which):
+    least = cpu_conv.DIRECT_MIN_ELEMENTS
+    c = cpu_conv.DIRECT_MAX_CHANNELS[which]
+    w_shape, s2, one = (8, c, 5, 5), (2, 2), (1, 1)
+    batch = -(-least // (c * 28 * 28))  # the smallest batch of c x 28 x 28 images that reaches it
+    assert cpu_conv._uses_direct((batch, c, 28, 28), w_shape, (14, 14), s2, one, 1, which)
+    assert not cpu_conv._uses_direct((batch - 1, c, 28, 28), w_shape, (14, 14), s2, one, 1, which)
+    assert not cpu_conv._uses_direct((64, 1, 28, 28), (8, 1, 5, 5), (14, 14), s2, one, 1, which)
+
+
+@pytest.mark.usefixtures("direct_on_small_inputs")
 @pytest.mark.parametrize("which", ["forward", "grad_weight"])
 def test_direct_selector_thresholds(which):
     plane, c = cpu_conv.DIRECT_MAX_PLANE, cpu_conv.DIRECT_MAX_CHANNELS[which]
@@ -223,6 +242,12 @@ def test_direct_path_matches_naive_reference(n, c, o, hw, k, stride, pad, dil, s
     if min(spans) < 0:
         return  # no output: the ops refuse it (tested elsewhere)
     out_hw = tuple(span // s + 1 for span, s in zip(spans, stride))
+    with pytest.MonkeyPatch.context() as patch:  # no function-scoped fixture under hypothesis
+        patch.setattr(cpu_conv, "DIRECT_MIN_ELEMENTS", 1)
+        _check_direct_against_naive(n, c, o, hw, k, stride, pad, dil, seed, out_hw)
+
+
+def _check_direct_against_naive(n, c, o, hw, k, stride, pad, dil, seed, out_hw):
     shapes = ((n, c, *hw), (o, c, *k), out_hw, stride, dil, 1)
     assert cpu_conv._uses_direct(*shapes, "grad_weight")
     assert cpu_conv._uses_direct(*shapes, "forward") == (c == 1)  # else checks im2col
@@ -247,6 +272,7 @@ def test_direct_path_matches_naive_reference(n, c, o, hw, k, stride, pad, dil, s
     np.testing.assert_allclose(gw32, gw_ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.usefixtures("direct_on_small_inputs")
 def test_direct_path_non_finite_values_as_the_reference():
     """Forward: NaN/Inf reach exactly the outputs that read them. Weight gradient: an Inf in
     a pixel that the stride leaves unused must not spread (the direct kernel's junk columns
@@ -286,6 +312,7 @@ def test_direct_path_non_finite_values_as_the_reference():
     np.testing.assert_array_equal(np.isnan(gw), np.isnan(ref))
 
 
+@pytest.mark.usefixtures("direct_on_small_inputs")
 def test_direct_results_identical_across_thread_counts():
     rng = np.random.default_rng(22)
     x = rng.standard_normal((37, 1, 28, 28)).astype(np.float32)  # 16 ragged chunks

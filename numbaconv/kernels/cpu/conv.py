@@ -571,15 +571,20 @@ def _uses_winograd(weight_shape, stride, dilation, groups):
 # (64x8x14x14 -> 16, k3 s2: 0.74x and 0.80x).
 DIRECT_MAX_CHANNELS = {"forward": 1, "grad_weight": 3}
 DIRECT_MAX_PLANE = 4096
+# Inputs below this many elements keep im2col: there the direct kernels save tens of
+# microseconds a call, while compiling them costs about 9 s on a cold cache, which is a
+# quarter of a first `numbaconv train` (batches of 64 digits, 50,176 elements).
+DIRECT_MIN_ELEMENTS = 2**17
 
 
 def _uses_direct(x_shape, weight_shape, out_hw, stride, dilation, groups, which):
     """Whether pass ``which`` ("forward" or "grad_weight") takes the direct path
-    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS[which]`` input channels
-    and an output plane ``OH x OW`` of at most ``DIRECT_MAX_PLANE`` elements. Depends on
-    the shapes only."""
+    (``conv_direct.py``): one group, at most ``DIRECT_MAX_CHANNELS[which]`` input channels,
+    an output plane ``OH x OW`` of at most ``DIRECT_MAX_PLANE`` elements and an input of at
+    least ``DIRECT_MIN_ELEMENTS``. Depends on the shapes only."""
     return (
         groups == 1
+        and x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3] >= DIRECT_MIN_ELEMENTS
         and x_shape[1] <= DIRECT_MAX_CHANNELS[which]
         and out_hw[0] * out_hw[1] <= DIRECT_MAX_PLANE
         and x_shape[2] * x_shape[3] < 2**32  # the gather tables index pixels as uint32
