@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ..._jit import cuda_kernel
+from ..._jit import cuda_device, cuda_kernel
 from .launch import GemmTile
 
 
@@ -54,7 +54,8 @@ def make_gemm_kernel(
     bm, bn, bk, tm, tn = tile.bm, tile.bn, tile.bk, tile.tm, tile.tn
     threads_m, threads_n = bm // tm, bn // tn
     threads = threads_m * threads_n
-    a_elements, b_elements = bm * bk, bn * bk
+    load_tile_a = _tile_loader(load_a, bm, bk, threads, a_rows_fastest, terms_first=False)
+    load_tile_b = _tile_loader(load_b, bn, bk, threads, not b_terms_fastest, terms_first=True)
 
     def gemm(p, q, r, extra, piece_length, sh, sw, ph, pw, dh, dw, groups):
         tile_a = cuda.shared.array((bk, bm), dtype=p.dtype)
@@ -78,26 +79,10 @@ def make_gemm_kernel(
             for j in range(tn):
                 acc[i, j] = zero
         for k0 in range(k_begin, k_end, bk):
-            for e in range(t, a_elements, threads):
-                if a_rows_fastest:
-                    mm, kk = e % bm, e // bm
-                else:
-                    kk, mm = e % bk, e // bk
-                value = zero
-                if m0 + mm < rows and k0 + kk < k_end:
-                    value = load_a(p, q, r, extra, groups, g, m0 + mm, k0 + kk,
-                                   sh, sw, ph, pw, dh, dw)  # fmt: skip
-                tile_a[kk, mm] = value
-            for e in range(t, b_elements, threads):
-                if b_terms_fastest:
-                    kk, cc = e % bk, e // bk
-                else:
-                    cc, kk = e % bn, e // bn
-                value = zero
-                if c0 + cc < columns and k0 + kk < k_end:
-                    value = load_b(p, q, r, extra, groups, g, k0 + kk, c0 + cc,
-                                   sh, sw, ph, pw, dh, dw)  # fmt: skip
-                tile_b[kk, cc] = value
+            load_tile_a(tile_a, p, q, r, extra, groups, g, m0, rows, k0, k_end,
+                        sh, sw, ph, pw, dh, dw, t)  # fmt: skip
+            load_tile_b(tile_b, p, q, r, extra, groups, g, c0, columns, k0, k_end,
+                        sh, sw, ph, pw, dh, dw, t)  # fmt: skip
             cuda.syncthreads()
             for kk in range(bk):
                 for i in range(tm):
@@ -120,6 +105,34 @@ def make_gemm_kernel(
     gemm.__name__ = gemm.__qualname__ = name
     gemm.__module__ = module
     return cuda_kernel(gemm)
+
+
+def _tile_loader(load, extent, bk, threads, extent_fastest: bool, terms_first: bool):
+    """A device function that stages one operand tile ``tile[kk, i] = operand[start + i,
+    k0 + kk]`` (0 past ``limit`` or ``k_end``) in shared memory, the block's threads taking
+    every ``threads``-th element. ``extent_fastest``: consecutive threads take consecutive
+    ``i`` (else consecutive ``kk``); ``terms_first``: ``load`` takes the term index before the
+    row/column index (``load_b``'s order) rather than after it (``load_a``'s)."""
+    elements = extent * bk
+
+    def load_tile(tile, p, q, r, extra, groups, g, start, limit, k0, k_end,
+                  sh, sw, ph, pw, dh, dw, t):  # fmt: skip
+        for e in range(t, elements, threads):
+            if extent_fastest:
+                ii, kk = e % extent, e // extent
+            else:
+                kk, ii = e % bk, e // bk
+            value = p.dtype.type(0)
+            if start + ii < limit and k0 + kk < k_end:
+                if terms_first:
+                    value = load(p, q, r, extra, groups, g, k0 + kk, start + ii,
+                                 sh, sw, ph, pw, dh, dw)  # fmt: skip
+                else:
+                    value = load(p, q, r, extra, groups, g, start + ii, k0 + kk,
+                                 sh, sw, ph, pw, dh, dw)  # fmt: skip
+            tile[kk, ii] = value
+
+    return cuda_device(load_tile)
 
 
 def gemm_grid(tile: GemmTile, rows: int, columns: int, groups: int, pieces: int = 1):
