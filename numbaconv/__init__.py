@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from . import callbacks, data, datasets, metrics, models, nn, ops, optim, schedule
 from ._backend import cuda_available, is_device_array, show_config, to_device, to_host
+from ._malloc import keep_freed_buffers as _keep_freed_buffers
 from ._warmup import warmup
 from .autograd import Tensor, cat, enable_grad, no_grad, stack, tensor
 from .callbacks import ActivationStats, CollapseWarning, NonFiniteLossError, SaveModelCallback
@@ -19,6 +20,8 @@ from .metrics import accuracy
 from .ops import convolve2d, correlate2d
 from .random import manual_seed
 from .serialization import load, save
+
+_keep_freed_buffers()  # glibc thresholds, once per process (see numbaconv._malloc)
 
 __all__ = [
     "ActivationStats",

@@ -12,6 +12,11 @@ NUMBACONV_CACHE : "1" (default) or "0"
 NUMBACONV_FASTMATH : comma-separated LLVM fast-math flags, default ``contract,reassoc,nsz``
     ``none`` (or an empty string) turns fast-math off. ``nnan``, ``ninf`` and
     ``fast`` are refused: NaN and Inf must propagate as in NumPy.
+NUMBACONV_MALLOC : "1" (default) or "0"
+    On Linux with glibc, fix malloc's mmap and trim thresholds at import so that freed
+    activation buffers are reused instead of faulted in again every training step
+    (:mod:`numbaconv._malloc`); "0" leaves glibc's defaults. glibc's own ``MALLOC_*_``
+    variables, when set, always win.
 NUMBACONV_CUDA_THREADS : int, default 128
     Threads per block for the 1-D CUDA launches of the elementwise, reduction, optimizer,
     activation and batch-norm kernels (conv and pooling size their grids from the device).
@@ -25,6 +30,7 @@ _ALLOWED_FASTMATH = frozenset({"contract", "reassoc", "nsz", "arcp", "afn"})
 _FORBIDDEN_FASTMATH = frozenset({"nnan", "ninf", "fast"})
 
 CACHE: bool = True
+MALLOC: bool = True
 FASTMATH: frozenset[str] = frozenset()
 CUDA_THREADS: int = 128
 
@@ -69,9 +75,10 @@ def _parse_positive_int(name: str, raw: str) -> int:
 
 def _reset() -> None:
     """Re-read the environment (tests use this; compiled kernels keep their options)."""
-    global CACHE, FASTMATH, CUDA_THREADS
+    global CACHE, MALLOC, FASTMATH, CUDA_THREADS
     env = os.environ
     CACHE = _parse_bool("NUMBACONV_CACHE", env.get("NUMBACONV_CACHE", "1"))
+    MALLOC = _parse_bool("NUMBACONV_MALLOC", env.get("NUMBACONV_MALLOC", "1"))
     FASTMATH = _parse_fastmath(env.get("NUMBACONV_FASTMATH", "contract,reassoc,nsz"))
     CUDA_THREADS = _parse_positive_int(
         "NUMBACONV_CUDA_THREADS", env.get("NUMBACONV_CUDA_THREADS", "128")

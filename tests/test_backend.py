@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pytest
 
-from numbaconv import _backend, config
+from numbaconv import _backend, _malloc, config
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATING = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
@@ -260,6 +260,7 @@ def test_show_config_prints_what_a_bug_report_needs(monkeypatch):
         "CPU fastmath",
         "CUDA fastmath",
         "CUDA threads per block",
+        "malloc",
     }
     assert set(lines) == expected_keys
     assert lines["numpy"] == np.__version__
@@ -272,6 +273,7 @@ def test_show_config_prints_what_a_bug_report_needs(monkeypatch):
     assert "/some/cache/dir" in lines["kernel cache"]
     assert lines["CUDA threads per block"] == str(config.CUDA_THREADS)
     assert lines["CUDA fastmath"].startswith("off")
+    assert lines["malloc"] == _malloc.state
     if config.FASTMATH:
         assert lines["CPU fastmath"] == ",".join(sorted(config.FASTMATH))
     if SIMULATING:

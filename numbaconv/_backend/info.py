@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from .. import _jit, config
+from .. import _jit, _malloc, config
 from .device import _cuda_problem, _import_cuda, _simulating
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +73,7 @@ def show_config(file=None) -> None:
         ("CPU fastmath", fastmath),
         ("CUDA fastmath", "on" if _jit.CUDA_FASTMATH else "off (keeps NaN/Inf semantics)"),
         ("CUDA threads per block", str(config.CUDA_THREADS)),
+        ("malloc", _malloc.state),
     ]
     width = max(len(key) for key, _ in lines)
     for key, value in lines:
