@@ -9,6 +9,9 @@ import contextlib
 import os
 import warnings
 
+import numpy as np
+
+from .._warmup import warmup_training
 from .common import (
     DEFAULT_SEED,
     CommandError,
@@ -283,6 +286,9 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{args.seed}, device {args.device}, {scaling}"
         )
         print(_FIRST_RUN_NOTE, flush=True)
+        if args.device == "cpu":
+            # Two cores compile at once when the kernel cache is cold.
+            warmup_training(np.float32, batch_norm=setup.bn)
         start = time.perf_counter()
         with _bars(learn, args.no_bar):
             if args.schedule == "one_cycle":
