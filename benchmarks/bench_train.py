@@ -61,6 +61,7 @@ class TrainStep:
 
     params = (["numbaconv", "torch"], list(MODELS))
     param_names = ["impl", "model"]
+    repeat = (10, 30, 60.0)  # more samples than asv's default (at most 10 with rounds=1)
 
     def setup(self, impl, model_name):
         x, y = _batch(model_name)
