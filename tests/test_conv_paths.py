@@ -3,6 +3,8 @@ selector's thresholds and the ragged edges of tiles and work units."""
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -326,3 +328,29 @@ def test_direct_results_identical_across_thread_counts():
             conv2d_grad_weight(x, wt.shape, gy, stride=2, padding=2),
         )
     )
+
+
+def test_single_threaded_blas_limits_scipys_blas_and_restores_it():
+    """Numba's np.dot calls SciPy's BLAS: that library runs on one thread inside the block and
+    gets its own count back afterwards, even when the block raises."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from numbaconv.kernels.cpu._blas import single_threaded_blas
+
+    def scipy_blas_threads():
+        return [
+            i["num_threads"]
+            for i in threadpool_info()
+            if any(f"{os.sep}{d}{os.sep}" in i["filepath"] for d in ("scipy", "scipy.libs"))
+        ]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = scipy_blas_threads()
+        if not before or max(before) < 2:
+            pytest.skip("SciPy's BLAS is not a separate multi-threaded library here")
+        with pytest.raises(RuntimeError, match=r"^inside$"):
+            with single_threaded_blas():
+                assert scipy_blas_threads() == [1] * len(before)
+                raise RuntimeError("inside")
+        assert scipy_blas_threads() == before
