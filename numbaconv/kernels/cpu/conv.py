@@ -99,6 +99,14 @@ def _add_matrix(src, dst):
         _add(src[i], dst[i])
 
 
+def _add_transposed(src, dst):
+    """``dst += src.T`` for 2-D arrays, as :func:`_add_matrix`."""
+    for i in range(dst.shape[0]):
+        row = dst[i]
+        for j in range(dst.shape[1]):
+            row[j] += src[j, i]
+
+
 def _tap_ranges(size_in, k_size, dil, stride, pad, lo_clip, hi_clip):
     """``[lo, hi)`` output positions of every kernel tap along one axis, clipped to
     ``[lo_clip, hi_clip)``: computed once per chunk rather than per image and channel
@@ -348,6 +356,7 @@ def _planes_to_rows_bl(planes, rows, n0, nb, o0):
 _copy = cpu_helper(_copy)
 _add = cpu_helper(_add)
 _add_matrix = cpu_helper(_add_matrix)
+_add_transposed = cpu_helper(_add_transposed)
 _first_last_out = cpu_helper(common_conv.first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _zero_padding_columns = cpu_helper(_zero_padding_columns)
@@ -437,7 +446,10 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
     h_out, w_out = gy.shape[2], gy.shape[3]
     col_buf = np.empty(k * nb * tile * w_out, x.dtype)
     row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
-    product = np.empty((out_per_group, k), x.dtype)
+    # The product transposed, (C/groups·KH·KW, O/groups): BLAS ran ``col @ rows.T`` at 1.4x
+    # the speed of ``rows @ col.T`` for the 7x7 layer's chunks (32x256 by 256x144: 41 -> 29 us)
+    # and no slower elsewhere; the same dot specialisation, so nothing new to compile.
+    product = np.empty((k, out_per_group), x.dtype)
     if batch_inner:  # whole images, tile == h_out
         xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
         _to_batch_last(x, xt, n0, nb)
@@ -447,8 +459,8 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
             o0 = g * out_per_group
             _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
             _planes_to_rows_bl(gy, rows, n0, nb, o0)
-            np.dot(rows, col.T, product)
-            _add_matrix(product, partial[o0 : o0 + out_per_group])
+            np.dot(col, rows.T, product)
+            _add_transposed(product, partial[o0 : o0 + out_per_group])
         return
     for oh0 in range(0, h_out, tile):
         oh1 = min(h_out, oh0 + tile)
@@ -459,8 +471,8 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
             o0 = g * out_per_group
             _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
             _planes_to_rows(gy, rows, n0, nb, o0, oh0, oh1)
-            np.dot(rows, col.T, product)
-            _add_matrix(product, partial[o0 : o0 + out_per_group])
+            np.dot(col, rows.T, product)
+            _add_transposed(product, partial[o0 : o0 + out_per_group])
 
 
 _forward_chunk = cpu_function(_forward_chunk)
