@@ -55,24 +55,28 @@ from ._blas import single_threaded_blas
 # Column-matrix elements per work unit (1 MiB of float32): big enough to amortise a BLAS
 # call, small enough to stay in cache between im2col and the product that reads it.
 _WORKSPACE_ELEMENTS = 1 << 18
-# Four chunks per batch at most when the images are small: two per thread on the 2-core box.
-# Eight (the first choice) halved each chunk's GEMM (the chapter's 7x7 and 14x14 layers at
-# batch 64: 32x144x128 and 16x72x392) and doubled the per-chunk transposes and calls, 10-20 %
-# of those 0.1-0.2 ms calls (measured interleaved, 2 threads).
+# At least four chunks per batch when the images are small: two per thread on the 2-core
+# box. Eight (the first choice) halved each chunk's GEMM and doubled the per-chunk calls,
+# 10-20 % of the chapter's 0.1-0.2 ms calls (14x14 layer, batch 64, all passes; measured
+# interleaved, 2 threads). The forward of deep layers keeps eight: OpenBLAS's ``W @ col``
+# with K = C·KH·KW >= 128 slows as the chunk's columns grow (K = 144: 90 GFLOP/s at 128
+# columns, 76 at 256, one thread), which cost the 7x7 layer's forward 0.095 -> 0.114 ms.
 _MIN_CHUNKS = 4
+_MIN_CHUNKS_DEEP_FORWARD = 8
+_DEEP_K = 128
 
 
-def _work_split(n_batch, k, h_out, w_out):
+def _work_split(n_batch, k, h_out, w_out, min_chunks=_MIN_CHUNKS):
     """``(images per chunk, output rows per tile)`` from the shapes alone.
 
     Chunks of whole images while one image's column matrix fits the workspace (at least
-    ``_MIN_CHUNKS`` chunks when the batch allows, so every thread has work); otherwise
+    ``min_chunks`` chunks when the batch allows, so every thread has work); otherwise
     one image per chunk, cut into tiles of output rows. Never depends on the thread
     count, which keeps results identical for any number of threads.
     """
     per_image = k * h_out * w_out
     if per_image <= _WORKSPACE_ELEMENTS:
-        by_count = -(-n_batch // _MIN_CHUNKS)
+        by_count = -(-n_batch // min_chunks)
         return max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image))), h_out
     return 1, max(1, min(h_out, _WORKSPACE_ELEMENTS // max(1, k * w_out)))
 
@@ -550,10 +554,13 @@ _conv2d_grad_weight = cpu_kernel(_conv2d_grad_weight)
 _conv2d_grad_bias = cpu_kernel(_conv2d_grad_bias)
 
 
-def _split(batch, weight_shape, out_hw, stride):
+def _split(batch, weight_shape, out_hw, stride, forward=False):
     """``(images per chunk, output rows per tile, batch innermost?)`` for one call."""
     cin_per_group, kh, kw = weight_shape[1:]
-    chunk, tile = _work_split(batch.shape[0], cin_per_group * kh * kw, out_hw[0], out_hw[1])
+    k = cin_per_group * kh * kw
+    deep = forward and k >= _DEEP_K
+    min_chunks = _MIN_CHUNKS_DEEP_FORWARD if deep else _MIN_CHUNKS
+    chunk, tile = _work_split(batch.shape[0], k, out_hw[0], out_hw[1], min_chunks)
     # Image-major when each tap unfolds as one run (stride 1, "same" width; see _im2col): that
     # beats the batch-innermost copies (shape e, 64x3x32x32 k3 p1: 5.6 ms -> 4.5 ms for the
     # three passes). Otherwise batch innermost for chunks of whole images, unless the chunk is
@@ -629,7 +636,7 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
         with single_threaded_blas():
             if winograd.forward(x, weight, bias, out, padding):
                 return
-    chunk, tile, batch_inner = _split(x, weight.shape, out.shape[2:], stride)
+    chunk, tile, batch_inner = _split(x, weight.shape, out.shape[2:], stride, forward=True)
     with single_threaded_blas():
         _conv2d_forward(
             x, weight, bias, out, (*stride, *padding, *dilation), groups, chunk, tile, batch_inner
