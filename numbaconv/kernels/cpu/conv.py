@@ -77,7 +77,11 @@ def _work_split(n_batch, k, h_out, w_out, min_chunks=_MIN_CHUNKS):
     per_image = k * h_out * w_out
     if per_image <= _WORKSPACE_ELEMENTS:
         by_count = -(-n_batch // min_chunks)
-        return max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image))), h_out
+        chunk = max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image)))
+        # Evened out over the chunks that the cap implies: 64 images at 9 a chunk left a last
+        # chunk of one image and one thread with 36 of them (64x3x32x32 -> 32: 8 chunks of 8).
+        n_chunks = max(1, -(-n_batch // chunk))
+        return max(1, -(-n_batch // n_chunks)), h_out
     return 1, max(1, min(h_out, _WORKSPACE_ELEMENTS // max(1, k * w_out)))
 
 
