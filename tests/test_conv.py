@@ -570,3 +570,37 @@ def test_malformed_calls_raise_clear_errors(needle, exc, call):
         call()
     message = str(info.value)
     assert re.match(needle, message), f"{message!r} does not start with {needle!r}"
+
+
+def test_memoised_geometry_still_validates_every_call():
+    """The geometry of plain-int calls is memoised: a good call must not let a bad one that
+    compares equal (True == 1, 2.0 == 2) through, and a bad call raises every time."""
+    x = np.ones((1, 1, 5, 5), np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    expected = conv2d(x, w, stride=1, padding=1)
+    np.testing.assert_array_equal(conv2d(x, w, stride=(1, 1), padding=1), expected)
+    for stride in (True, (True, 1), 1.0):
+        with pytest.raises(TypeError, match=r"^stride must be an integer"):
+            conv2d(x, w, stride=stride, padding=1)
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"^stride must be >= 1, got 0$"):
+            conv2d(x, w, stride=0, padding=1)
+    with pytest.raises(TypeError, match=r"^padding must be an integer"):
+        conv2d_grad_weight(x, w.shape, expected, stride=1, padding=np.float32(1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 600), k=st.integers(1, 600), side=st.integers(1, 40))
+def test_chunks_of_whole_images_are_even(n, k, side):
+    """Whole-image chunks: within the workspace, at most ``_MIN_CHUNKS`` images short of an
+    even split (no lone last image, as 64 images at 9 a chunk once gave), covering the batch."""
+    from numbaconv.kernels.cpu import conv as cpu_conv
+
+    assume(k * side * side <= cpu_conv._WORKSPACE_ELEMENTS)
+    chunk, tile = cpu_conv._work_split(n, k, side, side)
+    assert tile == side and chunk >= 1
+    assert chunk * k * side * side <= max(cpu_conv._WORKSPACE_ELEMENTS, k * side * side)
+    n_chunks = -(-n // chunk)
+    if n:
+        assert n - (n_chunks - 1) * chunk > chunk - n_chunks  # the last chunk is not short
+    assert cpu_conv._work_split(64, 27, 32, 32) == (8, 32)

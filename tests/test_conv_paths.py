@@ -3,6 +3,8 @@ selector's thresholds and the ragged edges of tiles and work units."""
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -326,3 +328,61 @@ def test_direct_results_identical_across_thread_counts():
             conv2d_grad_weight(x, wt.shape, gy, stride=2, padding=2),
         )
     )
+
+
+def test_single_threaded_blas_limits_scipys_blas_and_restores_it():
+    """Numba's np.dot calls SciPy's BLAS: that library runs on one thread inside the block and
+    gets its own count back afterwards, even when the block raises."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from numbaconv.kernels.cpu._blas import single_threaded_blas
+
+    def scipy_blas_threads():
+        return [
+            i["num_threads"]
+            for i in threadpool_info()
+            if any(f"{os.sep}{d}{os.sep}" in i["filepath"] for d in ("scipy", "scipy.libs"))
+        ]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = scipy_blas_threads()
+        if not before or max(before) < 2:
+            pytest.skip("SciPy's BLAS is not a separate multi-threaded library here")
+        with pytest.raises(RuntimeError, match=r"^inside$"):
+            with single_threaded_blas():
+                assert scipy_blas_threads() == [1] * len(before)
+                raise RuntimeError("inside")
+        assert scipy_blas_threads() == before
+
+
+def test_im2col_chunking_thresholds():
+    """Batch-innermost chunks: at least four per batch, eight for the forward of layers with
+    K = C·KH·KW >= ``_DEEP_K`` (the selector's edge: K = 126 and 135 with 3x3 kernels)."""
+    shallow, deep = (6, 14, 3, 3), (6, 15, 3, 3)
+    assert 14 * 9 < cpu_conv._DEEP_K <= 15 * 9
+    x = np.empty((64, 15, 7, 7))
+    assert cpu_conv._split(x, shallow, (4, 4), (2, 2), forward=True) == (16, 4, True)
+    assert cpu_conv._split(x, deep, (4, 4), (2, 2), forward=True) == (8, 4, True)
+    assert cpu_conv._split(x, deep, (4, 4), (2, 2)) == (16, 4, True)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(1, 21),
+    c=st.sampled_from([14, 15]),  # K = 126 and 135: either side of _DEEP_K
+    o=st.integers(1, 6),
+    hw=st.integers(3, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_im2col_chunks_either_side_of_the_deep_threshold(n, c, o, hw, seed):
+    """Forward against the naive conv with ragged chunks (n not a multiple of the chunk), on
+    both sides of the deep-forward threshold, bit-identical across thread counts."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+    wt = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    ref = naive.conv2d(x, wt, b, stride=(2, 2), padding=(1, 1, 1, 1))
+    got = conv2d(x, wt, b, stride=2, padding=1)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    _assert_identical_across_thread_counts(lambda: (conv2d(x, wt, b, stride=2, padding=1),))

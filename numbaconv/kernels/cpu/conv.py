@@ -55,21 +55,33 @@ from ._blas import single_threaded_blas
 # Column-matrix elements per work unit (1 MiB of float32): big enough to amortise a BLAS
 # call, small enough to stay in cache between im2col and the product that reads it.
 _WORKSPACE_ELEMENTS = 1 << 18
-_MIN_CHUNKS = 8
+# At least four chunks per batch when the images are small: two per thread on the 2-core
+# box. Eight (the first choice) halved each chunk's GEMM and doubled the per-chunk calls,
+# 10-20 % of the chapter's 0.1-0.2 ms calls (14x14 layer, batch 64, all passes; measured
+# interleaved, 2 threads). The forward of deep layers keeps eight: OpenBLAS's ``W @ col``
+# with K = C·KH·KW >= 128 slows as the chunk's columns grow (K = 144: 90 GFLOP/s at 128
+# columns, 76 at 256, one thread), which cost the 7x7 layer's forward 0.095 -> 0.114 ms.
+_MIN_CHUNKS = 4
+_MIN_CHUNKS_DEEP_FORWARD = 8
+_DEEP_K = 128
 
 
-def _work_split(n_batch, k, h_out, w_out):
+def _work_split(n_batch, k, h_out, w_out, min_chunks=_MIN_CHUNKS):
     """``(images per chunk, output rows per tile)`` from the shapes alone.
 
     Chunks of whole images while one image's column matrix fits the workspace (at least
-    ``_MIN_CHUNKS`` chunks when the batch allows, so every thread has work); otherwise
+    ``min_chunks`` chunks when the batch allows, so every thread has work); otherwise
     one image per chunk, cut into tiles of output rows. Never depends on the thread
     count, which keeps results identical for any number of threads.
     """
     per_image = k * h_out * w_out
     if per_image <= _WORKSPACE_ELEMENTS:
-        by_count = -(-n_batch // _MIN_CHUNKS)
-        return max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image))), h_out
+        by_count = -(-n_batch // min_chunks)
+        chunk = max(1, min(by_count, _WORKSPACE_ELEMENTS // max(1, per_image)))
+        # Evened out over the chunks that the cap implies: 64 images at 9 a chunk left a last
+        # chunk of one image and one thread with 36 of them (64x3x32x32 -> 32: 8 chunks of 8).
+        n_chunks = max(1, -(-n_batch // chunk))
+        return max(1, -(-n_batch // n_chunks)), h_out
     return 1, max(1, min(h_out, _WORKSPACE_ELEMENTS // max(1, k * w_out)))
 
 
@@ -93,6 +105,14 @@ def _add_matrix(src, dst):
     an empty cache), and inside ``prange`` its parfor passes on top."""
     for i in range(dst.shape[0]):
         _add(src[i], dst[i])
+
+
+def _add_transposed(src, dst):
+    """``dst += src.T`` for 2-D arrays, as :func:`_add_matrix`."""
+    for i in range(dst.shape[0]):
+        row = dst[i]
+        for j in range(dst.shape[1]):
+            row[j] += src[j, i]
 
 
 def _tap_ranges(size_in, k_size, dil, stride, pad, lo_clip, hi_clip):
@@ -239,26 +259,31 @@ def _planes_to_rows(planes, rows, n0, nb, o0, oh0, oh1):
 
 def _to_batch_last(x, xt, n0, nb):
     """``xt[c, h, w, n] = x[n0 + n, c, h, w]``: a chunk of images with the batch innermost."""
-    # (c, h) outermost: the block of xt written between two reads of a new row of x is
-    # W * nb elements, which stays in L1 while the strided writes fill it.
+    # Whole planes flattened: one loop of H*W strided writes per (c, n) rather than one of W
+    # per row, whose loop starts cost more than the copies on 7x7 planes (16 images of
+    # 16x7x7: 8.9 -> 4.2 us).
+    p = x.shape[2] * x.shape[3]
+    x3 = x.reshape(x.shape[0], x.shape[1], p)
+    xt2 = xt.reshape(x.shape[1], p * nb)
     for c in range(x.shape[1]):
-        for h in range(x.shape[2]):
-            dst = xt[c, h]
-            for nl in range(nb):
-                src = x[n0 + nl, c, h]
-                for w in range(x.shape[3]):
-                    dst[w, nl] = src[w]
+        dst = xt2[c]
+        for nl in range(nb):
+            src = x3[n0 + nl, c]
+            for j in range(p):
+                dst[j * nb + nl] = src[j]
 
 
 def _from_batch_last(xt, x, n0, nb):
     """``x[n0 + n, c, h, w] = xt[c, h, w, n]``: the inverse of :func:`_to_batch_last`."""
+    p = x.shape[2] * x.shape[3]
+    x3 = x.reshape(x.shape[0], x.shape[1], p)
+    xt2 = xt.reshape(x.shape[1], p * nb)
     for c in range(x.shape[1]):
-        for h in range(x.shape[2]):
-            src = xt[c, h]
-            for nl in range(nb):
-                dst = x[n0 + nl, c, h]
-                for w in range(x.shape[3]):
-                    dst[w] = src[w, nl]
+        src = xt2[c]
+        for nl in range(nb):
+            dst = x3[n0 + nl, c]
+            for j in range(p):
+                dst[j] = src[j * nb + nl]
 
 
 def _im2col_bl(xt, col, c0, hp, kh_size, kw_size, h_out, w_out):
@@ -339,6 +364,7 @@ def _planes_to_rows_bl(planes, rows, n0, nb, o0):
 _copy = cpu_helper(_copy)
 _add = cpu_helper(_add)
 _add_matrix = cpu_helper(_add_matrix)
+_add_transposed = cpu_helper(_add_transposed)
 _first_last_out = cpu_helper(common_conv.first_last_out)
 _tap_ranges = cpu_helper(_tap_ranges)
 _zero_padding_columns = cpu_helper(_zero_padding_columns)
@@ -428,7 +454,10 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
     h_out, w_out = gy.shape[2], gy.shape[3]
     col_buf = np.empty(k * nb * tile * w_out, x.dtype)
     row_buf = np.empty(out_per_group * nb * tile * w_out, x.dtype)
-    product = np.empty((out_per_group, k), x.dtype)
+    # The product transposed, (C/groups·KH·KW, O/groups): BLAS ran ``col @ rows.T`` at 1.4x
+    # the speed of ``rows @ col.T`` for the 7x7 layer's chunks (32x256 by 256x144: 41 -> 29 us)
+    # and no slower elsewhere; the same dot specialisation, so nothing new to compile.
+    product = np.empty((k, out_per_group), x.dtype)
     if batch_inner:  # whole images, tile == h_out
         xt = np.empty((c_in, x.shape[2], x.shape[3], nb), x.dtype)
         _to_batch_last(x, xt, n0, nb)
@@ -438,8 +467,8 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
             o0 = g * out_per_group
             _im2col_bl(xt, col, g * cin_per_group, hp, kh_size, kw_size, h_out, w_out)
             _planes_to_rows_bl(gy, rows, n0, nb, o0)
-            np.dot(rows, col.T, product)
-            _add_matrix(product, partial[o0 : o0 + out_per_group])
+            np.dot(col, rows.T, product)
+            _add_transposed(product, partial[o0 : o0 + out_per_group])
         return
     for oh0 in range(0, h_out, tile):
         oh1 = min(h_out, oh0 + tile)
@@ -450,8 +479,8 @@ def _grad_weight_chunk(x, gy, partial, hp, groups, kh_size, kw_size, n0, nb, til
             o0 = g * out_per_group
             _im2col(x, col, n0, nb, g * cin_per_group, oh0, oh1, hp, kh_size, kw_size, w_out)
             _planes_to_rows(gy, rows, n0, nb, o0, oh0, oh1)
-            np.dot(rows, col.T, product)
-            _add_matrix(product, partial[o0 : o0 + out_per_group])
+            np.dot(col, rows.T, product)
+            _add_transposed(product, partial[o0 : o0 + out_per_group])
 
 
 _forward_chunk = cpu_function(_forward_chunk)
@@ -529,10 +558,13 @@ _conv2d_grad_weight = cpu_kernel(_conv2d_grad_weight)
 _conv2d_grad_bias = cpu_kernel(_conv2d_grad_bias)
 
 
-def _split(batch, weight_shape, out_hw, stride):
+def _split(batch, weight_shape, out_hw, stride, forward=False):
     """``(images per chunk, output rows per tile, batch innermost?)`` for one call."""
     cin_per_group, kh, kw = weight_shape[1:]
-    chunk, tile = _work_split(batch.shape[0], cin_per_group * kh * kw, out_hw[0], out_hw[1])
+    k = cin_per_group * kh * kw
+    deep = forward and k >= _DEEP_K
+    min_chunks = _MIN_CHUNKS_DEEP_FORWARD if deep else _MIN_CHUNKS
+    chunk, tile = _work_split(batch.shape[0], k, out_hw[0], out_hw[1], min_chunks)
     # Image-major when each tap unfolds as one run (stride 1, "same" width; see _im2col): that
     # beats the batch-innermost copies (shape e, 64x3x32x32 k3 p1: 5.6 ms -> 4.5 ms for the
     # three passes). Otherwise batch innermost for chunks of whole images, unless the chunk is
@@ -608,7 +640,7 @@ def conv2d_forward(x, weight, bias, out, stride, padding, dilation, groups):
         with single_threaded_blas():
             if winograd.forward(x, weight, bias, out, padding):
                 return
-    chunk, tile, batch_inner = _split(x, weight.shape, out.shape[2:], stride)
+    chunk, tile, batch_inner = _split(x, weight.shape, out.shape[2:], stride, forward=True)
     with single_threaded_blas():
         _conv2d_forward(
             x, weight, bias, out, (*stride, *padding, *dilation), groups, chunk, tile, batch_inner
