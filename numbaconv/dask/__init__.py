@@ -61,12 +61,14 @@ def local_client(n_workers=2, threads_per_worker=1, **cluster_options):
     Each worker gets ``NUMBA_NUM_THREADS = max(1, cores // (n_workers * threads_per_worker))``
     so that the workers' Numba threads together do not oversubscribe the machine.
 
-    The workers keep glibc's own memory thresholds: Dask's default
-    ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``) also fixes the
-    mmap threshold at 128 KiB, so every activation buffer of a forward pass is mapped,
-    page-faulted and unmapped again on each call, which made ``predict`` about 3x slower per
-    image in a worker than in-process (measured). On a cluster of your own, set that key to
-    ``None`` in the Dask configuration before the workers start for the same effect.
+    The workers get numbaconv's malloc thresholds (:mod:`numbaconv._malloc`, applied when a
+    worker imports numbaconv), not Dask's default ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``), which also fixes the mmap threshold at 128 KiB:
+    every activation buffer of a forward pass was then mapped, page-faulted and unmapped again
+    on each call, which made ``predict`` about 3x slower per image in a worker than in-process
+    (measured). numbaconv leaves a user's own ``MALLOC_*_`` variables alone, so on a cluster of
+    your own set that key to ``None`` in the Dask configuration before the workers start for
+    the same effect.
     """
     import logging
     import os
